@@ -1,6 +1,38 @@
-"""aefi_widget: which input features does my autoencoder rely on?"""
+"""aefi_widget: which input features does my autoencoder rely on?
 
+Headless use::
+
+    import aefi_widget as aefi
+    res = aefi.permutation_importance(model, X, n_repeats=10)
+    res.summary().head(20)
+
+In a notebook, ``aefi.Explorer(model, X)`` streams the same numbers into a live dashboard.
+"""
+
+from typing import Any
+
+from aefi_widget.engine import Drilldown, PermutationImportance, permutation_importance
 from aefi_widget.result import ImportanceResult
 
-__all__ = ["ImportanceResult"]
+__all__ = [
+    "Drilldown",
+    "Explorer",
+    "ImportanceResult",
+    "Job",
+    "PermutationImportance",
+    "permutation_importance",
+]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # Job and Explorer load lazily: the engine must import without Jupyter installed.
+    if name == "Job":
+        from aefi_widget.job import Job
+
+        return Job
+    if name == "Explorer":
+        from aefi_widget.widget import Explorer
+
+        return Explorer
+    raise AttributeError(f"module 'aefi_widget' has no attribute {name!r}")

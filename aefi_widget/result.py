@@ -313,7 +313,9 @@ class ImportanceResult:
         except FileNotFoundError:
             raise
         except Exception as error:  # zipfile, zlib and numpy raise many kinds
-            raise ValueError(f"{path} is not a readable aefi_widget result file: {error}") from error
+            raise ValueError(
+                f"{path} is not a readable aefi_widget result file: {error}"
+            ) from error
         return cls.from_arrays(arrays, source=str(path))
 
     @classmethod

@@ -1,0 +1,10 @@
+"""The attribution engine: pure torch/numpy, no Jupyter imports.
+
+Methods are generators that yield immutable :class:`~aefi_widget.result.ImportanceResult`
+snapshots as work proceeds, in large batched tensor operations.
+"""
+
+from aefi_widget.engine.drilldown import Drilldown
+from aefi_widget.engine.permutation import PermutationImportance, permutation_importance
+
+__all__ = ["Drilldown", "PermutationImportance", "permutation_importance"]

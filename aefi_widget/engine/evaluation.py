@@ -1,0 +1,315 @@
+"""Batched evaluation of permuted samples: the hot path of the permutation engine.
+
+One forward call evaluates a list of :class:`~aefi_widget.engine.plan.Segment` s (consecutive
+samples of one unit each). The permuted input is built segment by segment into one buffer, the
+model runs once, and per-segment sums come back as float64 numbers.
+
+Exactness notes (they are why the code looks the way it does):
+- Forward calls get at least ``MIN_FORWARD_ROWS`` rows (padding with a copy of a real row): BLAS
+  takes a different code path for very few rows, which would make results depend on batch size.
+  With >= 8 rows a sample's output does not depend on the other rows in the call.
+- Importances sum ``error_perm_i - error_orig_i`` per sample in float64, so a feature the model
+  ignores gets exactly 0, not a difference of two rounded means.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from aefi_widget.engine.inputs import reconstruction_of
+from aefi_widget.engine.metrics import MetricFn
+from aefi_widget.engine.permutations import permutation, row_subset
+from aefi_widget.engine.plan import Segment
+
+if TYPE_CHECKING:
+    from aefi_widget.engine.permutation import PermutationImportance
+
+__all__ = ["MIN_FORWARD_ROWS", "Baseline", "RoundData", "SegmentResults", "check_reconstruction",
+           "compute_baseline", "computing", "probe_rows", "round_data", "run_segments"]  # fmt: skip
+
+MIN_FORWARD_ROWS = 16
+_PROBE_ROWS = 16
+_OOM_ERRORS: tuple[type[BaseException], ...] = (MemoryError, torch.OutOfMemoryError)
+
+
+@contextlib.contextmanager
+def computing(model: Any) -> Iterator[None]:
+    """Inference mode plus eval mode for one piece of work; every training flag is restored.
+
+    Entered per forward call, never across a generator's ``yield``, so neither inference mode nor
+    eval mode leaks into the caller's code between increments.
+    """
+    flags: list[tuple[torch.nn.Module, bool]] = []
+    if isinstance(model, torch.nn.Module):
+        flags = [(m, m.training) for m in model.modules() if m.training]
+    try:
+        for module, _ in flags:
+            module.training = False
+        with torch.inference_mode():
+            yield
+    finally:
+        for module, was_training in flags:
+            module.training = was_training
+
+
+def probe_rows(X: torch.Tensor) -> torch.Tensor:
+    """The first 16 rows of X (cycled when X has fewer) for checking the model before any work."""
+    index = torch.arange(_PROBE_ROWS, device=X.device) % X.shape[0]
+    return X[index]
+
+
+def check_reconstruction(model: Any, probe: torch.Tensor, metric: MetricFn, custom: bool) -> None:
+    """Refuse a model that does not map (rows, d) to a finite (rows, d) reconstruction."""
+    with computing(model):
+        try:
+            output = model(probe)
+        except Exception as error:
+            raise ValueError(
+                f"calling the model on the first rows of X (shape {tuple(probe.shape)}, "
+                f"{probe.dtype}) failed: {type(error).__name__}: {error}. Check that X has the "
+                "columns, order and dtype the model was trained on."
+            ) from error
+        recon = reconstruction_of(output)
+        if recon.shape != probe.shape:
+            raise ValueError(
+                f"the model does not reconstruct its input: for input of shape "
+                f"{tuple(probe.shape)} it returned shape {tuple(recon.shape)}. aefi_widget needs "
+                "an autoencoder whose output has the input's shape (n, d); wrap an encoder-only "
+                "model so that it returns the reconstruction."
+            )
+        if not recon.is_floating_point():
+            raise TypeError(
+                f"the model returned {recon.dtype}; a floating reconstruction is needed"
+            )
+        if not bool(torch.isfinite(recon).all()):
+            raise ValueError("the model's reconstruction of the first rows of X has NaN or inf")
+        if custom:
+            errors = torch.as_tensor(metric(recon.clone(), probe.clone()))
+            if errors.shape != (probe.shape[0],):
+                raise ValueError(
+                    f"a custom metric must return one error per sample, shape ({probe.shape[0]},); "
+                    f"got {tuple(errors.shape)}"
+                )
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Unpermuted quantities over all n samples, computed once.
+
+    ``pre`` (n, h) is the first Linear's output on the rank-1 path (else None); ``recon`` (n, d)
+    the reconstruction; ``errors`` (n,) float64 per-sample errors against X; ``error`` their mean.
+    """
+
+    pre: torch.Tensor | None
+    recon: torch.Tensor
+    errors: torch.Tensor
+    error: float
+
+
+@dataclass(frozen=True)
+class RoundData:
+    """The samples one repeat evaluates: ``rows`` (m,) into X, and X, pre, recon, errors there."""
+
+    round: int
+    rows: np.ndarray
+    X: torch.Tensor
+    pre: torch.Tensor | None
+    recon: torch.Tensor
+    errors: torch.Tensor
+
+
+@dataclass(frozen=True)
+class SegmentResults:
+    """Per segment of one forward call: sum over its samples of error_perm - error_orig (float64),
+    and (with per_output) the (d,) float64 sum of abs(recon_perm - recon)."""
+
+    error_sums: list[float]
+    delta_sums: list[np.ndarray] | None
+
+
+def _forward(fn: Any, inputs: torch.Tensor, engine: PermutationImportance) -> torch.Tensor:
+    """Run ``fn`` on ``inputs`` (rows >= 16), halving the call on out-of-memory errors.
+
+    Halves keep >= 16 rows, so every sample's output is the same as in one call.
+    """
+    rows = inputs.shape[0]
+    cap = getattr(engine, "_oom_rows_cap", None)
+    if cap is not None and rows > cap:
+        return torch.cat([_forward(fn, part, engine) for part in _halves(inputs, cap)])
+    try:
+        return reconstruction_of(fn(inputs))
+    except _OOM_ERRORS:
+        if rows <= MIN_FORWARD_ROWS:
+            raise MemoryError(
+                f"out of memory even for {rows} samples in one forward call; free memory, use "
+                "a smaller model or data type, or compute on another device"
+            ) from None
+        engine._oom_rows_cap = max(MIN_FORWARD_ROWS, rows // 2)
+        if engine.device.type == "cuda":
+            torch.cuda.empty_cache()
+        return torch.cat([_forward(fn, part, engine) for part in _halves(inputs, rows // 2)])
+
+
+def _halves(inputs: torch.Tensor, size: int) -> list[torch.Tensor]:
+    size = max(MIN_FORWARD_ROWS, size)
+    parts = list(torch.split(inputs, size))
+    if len(parts) > 1 and parts[-1].shape[0] < MIN_FORWARD_ROWS:
+        # Merge a short tail into its neighbour: keep every call on the >= 16-row code path.
+        parts = [*parts[:-2], torch.cat(parts[-2:])]
+    return parts
+
+
+def _padded_call(fn: Any, inputs: torch.Tensor, engine: PermutationImportance) -> torch.Tensor:
+    rows = inputs.shape[0]
+    if rows >= MIN_FORWARD_ROWS:
+        return _forward(fn, inputs, engine)
+    pad = inputs[:1].expand(MIN_FORWARD_ROWS - rows, -1)
+    return _forward(fn, torch.cat([inputs, pad]), engine)[:rows]
+
+
+def compute_baseline(engine: PermutationImportance) -> Baseline:
+    """Reconstruction and per-sample errors of the unpermuted data, in forward calls of the
+    engine's batch size (the same code path as permuted samples)."""
+    X, path = engine._X, engine._path
+    pieces = torch.split(X, max(MIN_FORWARD_ROWS, engine.batch_rows))
+    pre = None
+    if path.first is not None:
+        pre = torch.cat([_padded_call(path.first, p, engine) for p in pieces])
+        pieces_pre = torch.split(pre, max(MIN_FORWARD_ROWS, engine.batch_rows))
+        recon = torch.cat([_padded_call(path.rest, p, engine) for p in pieces_pre])
+    else:
+        recon = torch.cat([_padded_call(path.model, p, engine) for p in pieces])
+    errors = engine._metric(recon, X.clone() if engine._custom_metric else X)
+    errors = torch.as_tensor(errors).to(torch.float64)
+    if errors.shape != (X.shape[0],):
+        raise ValueError(f"the metric returned shape {tuple(errors.shape)}, not ({X.shape[0]},)")
+    if not bool(torch.isfinite(errors).all()) or not bool(torch.isfinite(recon).all()):
+        bad = int((~torch.isfinite(errors)).sum())
+        raise ValueError(
+            f"the unpermuted reconstruction error is NaN or inf for {bad} sample(s) (metric "
+            f"{engine.metric_name!r}); 'rmse_pct' needs samples with a non-zero norm"
+        )
+    return Baseline(pre=pre, recon=recon, errors=errors, error=float(errors.mean()))
+
+
+def round_data(engine: PermutationImportance, baseline: Baseline, repeat: int) -> RoundData:
+    """The repeat's sample subset (all samples without ``max_samples``) and its baselines."""
+    rows = row_subset(engine.seed, repeat, engine.n_samples, engine.samples_per_repeat)
+    if len(rows) == engine.n_samples:
+        return RoundData(repeat, rows, engine._X, baseline.pre, baseline.recon, baseline.errors)
+    index = torch.as_tensor(rows, device=engine._X.device)
+    pre = None if baseline.pre is None else baseline.pre[index]
+    return RoundData(
+        repeat, rows, engine._X[index], pre, baseline.recon[index], baseline.errors[index]
+    )
+
+
+def _permuted_columns(
+    data: RoundData, segment: Segment, columns: np.ndarray, order: np.ndarray
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shuffled and original values of ``columns`` for the segment's samples: (len, |columns|)."""
+    device = data.X.device
+    source = torch.as_tensor(order[segment.start : segment.stop], device=device)
+    cols = torch.as_tensor(columns, device=device)
+    original = data.X[segment.start : segment.stop].index_select(1, cols)
+    return data.X.index_select(0, source).index_select(1, cols), original
+
+
+def build_inputs(
+    engine: PermutationImportance, data: RoundData, segments: list[Segment]
+) -> tuple[torch.Tensor, list[np.ndarray]]:
+    """The forward call's input: permuted X rows (plain path) or first-layer outputs (rank-1).
+
+    Returns the (rows, width) buffer and each segment's permutation.
+    """
+    rows = sum(s.size for s in segments)
+    first = engine._path.first
+    width = data.X.shape[1] if first is None else data.pre.shape[1]
+    buffer = torch.empty((rows, width), dtype=data.X.dtype, device=data.X.device)
+    orders = []
+    weight_t = None if first is None else first.weight.detach().t()  # (d, h)
+    for segment in segments:
+        unit = engine.units[segment.unit]
+        order = permutation(engine.seed, data.round, segment.unit, len(data.rows))
+        orders.append(order)
+        shuffled, original = _permuted_columns(data, segment, unit.columns, order)
+        out = buffer[segment.offset : segment.offset + segment.size]
+        if first is None:
+            out.copy_(data.X[segment.start : segment.stop])
+            out[:, torch.as_tensor(unit.columns, device=out.device)] = shuffled
+        elif len(unit.columns) == 1:
+            # pre + (x_perm_j - x_j) * W[:, j]: the rank-1 update of the first layer.
+            step = weight_t[int(unit.columns[0])].unsqueeze(0)
+            torch.addcmul(
+                data.pre[segment.start : segment.stop], shuffled - original, step, out=out
+            )
+        else:
+            step = weight_t[torch.as_tensor(unit.columns, device=out.device)]
+            torch.addmm(data.pre[segment.start : segment.stop], shuffled - original, step, out=out)
+    return buffer, orders
+
+
+def run_segments(
+    engine: PermutationImportance, baseline: Baseline, data: RoundData, segments: list[Segment]
+) -> SegmentResults:
+    """Evaluate ``segments`` in one forward call and reduce per segment."""
+    inputs, orders = build_inputs(engine, data, segments)
+    recon = reconstruct(engine, inputs)
+    error_sums: list[float] = []
+    delta_sums: list[np.ndarray] | None = [] if engine.per_output else None
+    for segment, order in zip(segments, orders, strict=True):
+        piece = recon[segment.offset : segment.offset + segment.size]
+        target = segment_target(engine, data, segment, order, inputs)
+        errors = torch.as_tensor(engine._metric(piece, target))
+        diff = errors.to(torch.float64) - data.errors[segment.start : segment.stop]
+        total = float(diff.sum())
+        if not np.isfinite(total):
+            raise ValueError(
+                f"the reconstruction error became NaN or inf when shuffling "
+                f"{engine.feature_names[segment.unit]!r} (repeat {data.round}); the model or "
+                f"metric {engine.metric_name!r} is not finite on shuffled data"
+            )
+        error_sums.append(total)
+        if delta_sums is not None:
+            moved = (piece - data.recon[segment.start : segment.stop]).abs_()
+            delta_sums.append(torch.sum(moved, dim=0, dtype=torch.float64).cpu().numpy())
+    return SegmentResults(error_sums, delta_sums)
+
+
+def reconstruct(engine: PermutationImportance, inputs: torch.Tensor) -> torch.Tensor:
+    """(rows, width) buffer -> (rows, d) reconstruction, through the chosen path."""
+    path = engine._path
+    recon = _padded_call(path.rest if path.first is not None else path.model, inputs, engine)
+    if recon.shape != (inputs.shape[0], engine.n_inputs):
+        raise ValueError(
+            f"the model returned shape {tuple(recon.shape)} for {inputs.shape[0]} samples; it "
+            f"must return ({inputs.shape[0]}, {engine.n_inputs})"
+        )
+    return recon
+
+
+def segment_target(
+    engine: PermutationImportance,
+    data: RoundData,
+    segment: Segment,
+    order: np.ndarray,
+    inputs: torch.Tensor,
+) -> torch.Tensor:
+    """What the reconstruction is compared with: original X rows, or the permuted rows."""
+    original = data.X[segment.start : segment.stop]
+    if engine.target == "original":
+        return original.clone() if engine._custom_metric else original
+    if engine._path.first is None:
+        permuted = inputs[segment.offset : segment.offset + segment.size]
+        return permuted.clone() if engine._custom_metric else permuted
+    columns = engine.units[segment.unit].columns
+    shuffled, _ = _permuted_columns(data, segment, columns, order)
+    permuted = original.clone()
+    permuted[:, torch.as_tensor(columns, device=permuted.device)] = shuffled
+    return permuted

@@ -1,0 +1,153 @@
+"""How the engine runs the model: the plain path, or the rank-1 first-Linear path.
+
+When the model's first operation on X is a ``torch.nn.Linear`` (an ``nn.Sequential``, or a module
+whose ``encoder`` Sequential starts with one and whose forward is ``decoder(encoder(x))``),
+shuffling column j changes that layer's pre-activation by the rank-1 term
+``(x_perm[:, j] - x[:, j]) outer W[:, j]``. The engine then never materialises the permuted input:
+it adds the term to the precomputed pre-activation and runs the rest of the network, saving the
+first layer's matrix product (a third of the work in a symmetric autoencoder).
+
+Detection is conservative: the split model must reproduce the model's own output bit for bit on
+probe rows, otherwise the plain path is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from aefi_widget.engine.inputs import reconstruction_of
+
+__all__ = [
+    "ForwardPath",
+    "activation_floats_per_row",
+    "detect_forward_path",
+    "linear_flops_per_row",
+]
+
+
+@dataclass(frozen=True)
+class ForwardPath:
+    """The model as the engine calls it.
+
+    ``model(x)`` maps (rows, d) inputs to (rows, d) reconstructions. On the rank-1 path, ``first``
+    is the leading Linear (weight (h, d)) and ``rest(pre)`` maps its (rows, h) output onward.
+    """
+
+    model: Callable[[torch.Tensor], Any]
+    first: torch.nn.Linear | None = None
+    rest: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+    @property
+    def kind(self) -> str:
+        return "rank1" if self.first is not None else "plain"
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """(rows, d) -> (rows, d) reconstruction through the user's model."""
+        return reconstruction_of(self.model(x))
+
+
+def _leading_linear(
+    seq: torch.nn.Sequential,
+) -> tuple[torch.nn.Linear, list[torch.nn.Module]] | None:
+    """The first Linear of a Sequential (descending into nested leading Sequentials) and the rest."""
+    if len(seq) == 0:
+        return None
+    head = seq[0]
+    tail = list(seq)[1:]
+    if isinstance(head, torch.nn.Linear):
+        return head, tail
+    if isinstance(head, torch.nn.Sequential):
+        inner = _leading_linear(head)
+        if inner is not None:
+            return inner[0], inner[1] + tail
+    return None
+
+
+def _run_modules(modules: list[torch.nn.Module]) -> Callable[[torch.Tensor], torch.Tensor]:
+    def run(h: torch.Tensor) -> torch.Tensor:
+        for module in modules:
+            h = module(h)
+        return h
+
+    return run
+
+
+def _candidate_split(
+    model: Any,
+) -> tuple[torch.nn.Linear, Callable[[torch.Tensor], torch.Tensor]] | None:
+    if isinstance(model, torch.nn.Sequential):
+        found = _leading_linear(model)
+        if found is not None:
+            return found[0], _run_modules(found[1])
+    encoder = getattr(model, "encoder", None)
+    decoder = getattr(model, "decoder", None)
+    if isinstance(model, torch.nn.Module) and isinstance(encoder, torch.nn.Sequential):
+        found = _leading_linear(encoder)
+        if found is not None and callable(decoder):
+            encoder_rest = _run_modules(found[1])
+
+            def rest(pre: torch.Tensor) -> torch.Tensor:
+                return reconstruction_of(decoder(encoder_rest(pre)))
+
+            return found[0], rest
+    return None
+
+
+def detect_forward_path(model: Any, probe: torch.Tensor, allow_rank1: bool = True) -> ForwardPath:
+    """Choose the rank-1 path when it provably computes the model's function on ``probe`` rows.
+
+    ``probe`` (rows >= 16, d) must be real data rows; the check runs the model, then the split
+    model, under ``torch.inference_mode`` and requires identical outputs.
+    """
+    plain = ForwardPath(model=model)
+    if not allow_rank1:
+        return plain
+    split = _candidate_split(model)
+    if split is None:
+        return plain
+    first, rest = split
+    d = probe.shape[1]
+    if first.in_features != d or first.weight is None or first.weight.dim() != 2:
+        return plain
+    # Forward hooks on the first layer or the model would be skipped by the split: stay plain.
+    if first._forward_hooks or first._forward_pre_hooks:
+        return plain
+    with torch.inference_mode():
+        expected = plain.reconstruct(probe)
+        try:
+            got = rest(first(probe))
+        except Exception:  # a model whose pieces do not compose is simply not splittable
+            return plain
+    if got.shape != expected.shape or not torch.equal(got, expected):
+        return plain
+    return ForwardPath(model=model, first=first, rest=rest)
+
+
+def linear_flops_per_row(model: Any, skip: torch.nn.Module | None = None) -> int:
+    """Matrix-product FLOPs (2 * in * out per Linear) one sample costs, ``skip`` excluded.
+
+    Zero when the model has no Linear layers the engine can see (then batches are sized by time).
+    """
+    if not isinstance(model, torch.nn.Module):
+        return 0
+    return sum(
+        2 * m.in_features * m.out_features
+        for m in model.modules()
+        if isinstance(m, torch.nn.Linear) and m is not skip
+    )
+
+
+def activation_floats_per_row(model: Any, d: int) -> int:
+    """Floats of intermediate tensors one sample needs in a forward call (memory sizing).
+
+    Estimated from the structure, never with hooks (the user's model is not touched): input and
+    output, plus two tensors (pre- and post-activation) per Linear layer's output width.
+    """
+    widths = 0
+    if isinstance(model, torch.nn.Module):
+        widths = sum(m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear))
+    return 2 * d + 2 * widths

@@ -1,0 +1,268 @@
+"""Validation and conversion of everything a user passes to an engine, before any work starts.
+
+Every check raises ``TypeError`` (wrong kind of thing) or ``ValueError`` (right kind, wrong value)
+with a message that names the problem and says what to do. The README's "Input checks" table lists
+them all; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import difflib
+import numbers
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+__all__ = [
+    "Unit",
+    "as_feature_matrix",
+    "check_int",
+    "did_you_mean",
+    "model_dtype_device",
+    "reconstruction_of",
+    "resolve_max_samples",
+    "resolve_units",
+]  # fmt: skip
+
+_SHOWN_NAN_COLUMNS = 10
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One attributed unit: a single feature or a named group shuffled together.
+
+    ``columns`` holds the input column indices (int64, sorted), ``members`` their names.
+    """
+
+    name: str
+    columns: np.ndarray
+    members: tuple[str, ...]
+
+
+def did_you_mean(name: str, candidates: Sequence[str]) -> str:
+    """A ' Did you mean ...?' hint with close matches of ``name`` (empty when none)."""
+    close = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=3, cutoff=0.6)
+    return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+def check_int(value: Any, name: str, minimum: int, maximum: int | None = None) -> int:
+    """``value`` as an int in ``[minimum, maximum]``, else TypeError/ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = "" if maximum is None else f" and <= {maximum}"
+        raise ValueError(f"{name} must be >= {minimum}{upper}, got {value}")
+    return value
+
+
+def model_dtype_device(model: Callable[..., Any]) -> tuple[torch.dtype, torch.device]:
+    """The floating dtype and device of the model's first floating parameter or buffer.
+
+    Plain callables (no parameters) compute in float32 on the CPU.
+    """
+    if isinstance(model, torch.nn.Module):
+        for tensor in list(model.parameters()) + list(model.buffers()):
+            if tensor.is_floating_point():
+                return tensor.dtype, tensor.device
+    return torch.float32, torch.device("cpu")
+
+
+def as_feature_matrix(
+    X: Any, feature_names: Sequence[str] | None, dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, tuple[str, ...]]:
+    """Validate ``X`` and return a private (n, d) copy in the model's dtype and its column names.
+
+    The copy means the user's array is never written and may change while a job runs in the
+    background without changing the results.
+    """
+    names_from_frame: list[str] | None = None
+    if isinstance(X, pd.DataFrame):
+        non_numeric = [
+            str(c)
+            for c, t in X.dtypes.items()
+            if not (pd.api.types.is_numeric_dtype(t) or pd.api.types.is_bool_dtype(t))
+            or pd.api.types.is_complex_dtype(t)
+        ]
+        if non_numeric:
+            shown = ", ".join(repr(c) for c in non_numeric[:_SHOWN_NAN_COLUMNS])
+            raise TypeError(
+                f"X has non-numeric columns ({shown}{', ...' if len(non_numeric) > 10 else ''}); "
+                "drop them or encode them as numbers before computing importances"
+            )
+        names_from_frame = [str(c) for c in X.columns]
+        array = X.to_numpy(dtype=np.float64, na_value=np.nan) if X.shape[1] else X.to_numpy()
+    elif isinstance(X, torch.Tensor):
+        array = X.detach()
+    elif isinstance(X, np.ndarray):
+        array = X
+    else:
+        raise TypeError(
+            f"X must be a torch.Tensor, numpy.ndarray or pandas.DataFrame, got {type(X).__name__}; "
+            "convert it with numpy.asarray(X) first"
+        )
+
+    if array.ndim != 2:
+        raise ValueError(
+            f"X must be 2-D (n_samples, n_features), got shape {tuple(array.shape)}; "
+            "reshape it, e.g. X.reshape(len(X), -1) or X[None, :] for a single sample"
+        )
+    n, d = array.shape
+    if n < 2:
+        raise ValueError(f"X needs at least 2 samples (rows) to permute, got {n}")
+    if d < 1:
+        raise ValueError("X has no feature columns")
+    _check_numeric_dtype(array)
+
+    tensor = torch.as_tensor(array) if isinstance(array, np.ndarray) else array
+    finite = torch.isfinite(tensor) if tensor.is_floating_point() else None
+    if finite is not None and not bool(finite.all()):
+        bad = torch.nonzero(~finite.all(dim=0)).flatten().tolist()
+        names = names_from_frame or list(feature_names or [f"x{j}" for j in range(d)])
+        shown = ", ".join(repr(str(names[j])) if j < len(names) else str(j) for j in bad[:10])
+        raise ValueError(
+            f"X contains NaN or infinite values in {len(bad)} column(s): {shown}"
+            f"{', ...' if len(bad) > 10 else ''}; impute or drop them first"
+        )
+    private = tensor.to(device=device, dtype=dtype, copy=True)
+    if private.is_floating_point() and not bool(torch.isfinite(private).all()):
+        raise ValueError(
+            f"X has values too large for the model's dtype {dtype}; rescale X or use a wider dtype"
+        )
+    return private, _feature_names(names_from_frame, feature_names, d)
+
+
+def _check_numeric_dtype(array: np.ndarray | torch.Tensor) -> None:
+    if isinstance(array, torch.Tensor):
+        if array.is_complex():
+            raise TypeError("X is complex; pass real-valued features")
+        return
+    kind = array.dtype.kind
+    if kind == "c":
+        raise TypeError("X is complex; pass real-valued features")
+    if kind not in "biuf":
+        raise TypeError(
+            f"X has dtype {array.dtype}, which is not numeric; convert it with X.astype(float)"
+        )
+
+
+def _feature_names(
+    from_frame: list[str] | None, given: Sequence[str] | None, d: int
+) -> tuple[str, ...]:
+    if from_frame is not None:
+        if given is not None and [str(g) for g in given] != from_frame:
+            raise ValueError(
+                "feature_names disagree with the DataFrame's columns; pass one or the other"
+            )
+        names = from_frame
+    elif given is not None:
+        if isinstance(given, str) or not isinstance(given, Sequence | np.ndarray | pd.Index):
+            raise TypeError("feature_names must be a sequence of strings, one per column of X")
+        names = [str(g) for g in given]
+        if len(names) != d:
+            raise ValueError(f"feature_names has {len(names)} names but X has {d} columns")
+    else:
+        names = [f"x{j}" for j in range(d)]
+    duplicated = sorted({n for n in names if names.count(n) > 1}) if len(set(names)) < d else []
+    if duplicated:
+        shown = ", ".join(repr(n) for n in duplicated[:10])
+        raise ValueError(f"feature names must be unique; duplicated: {shown}")
+    return tuple(names)
+
+
+def resolve_units(
+    names: tuple[str, ...], groups: Mapping[str, Sequence[str | int]] | None
+) -> list[Unit]:
+    """The attributed units: groups, and every feature not in a group, ordered by first column."""
+    if groups is None:
+        return [Unit(n, np.array([j], dtype=np.int64), (n,)) for j, n in enumerate(names)]
+    if not isinstance(groups, Mapping):
+        raise TypeError(
+            f"groups must be a dict {{name: [feature names or indices]}}, got {type(groups).__name__}"
+        )
+    index = {n: j for j, n in enumerate(names)}
+    owner: dict[int, str] = {}
+    grouped: list[Unit] = []
+    for group_name, members in groups.items():
+        if not isinstance(group_name, str):
+            raise TypeError(f"group names must be strings, got {group_name!r}")
+        if isinstance(members, str | bytes) or not isinstance(members, Sequence | np.ndarray):
+            raise TypeError(f"group {group_name!r} must list its members, got {members!r}")
+        if len(members) == 0:
+            raise ValueError(f"group {group_name!r} is empty; give it at least one feature")
+        columns = [_column_of(m, index, len(names), group_name) for m in members]
+        for column in columns:
+            if column in owner:
+                where = "twice in" if owner[column] == group_name else f"in {owner[column]!r} and"
+                raise ValueError(
+                    f"feature {names[column]!r} is {where} group {group_name!r}; "
+                    "groups must not overlap"
+                )
+            owner[column] = group_name
+        cols = np.array(sorted(columns), dtype=np.int64)
+        grouped.append(Unit(group_name, cols, tuple(names[c] for c in cols)))
+    singles = [
+        Unit(n, np.array([j], dtype=np.int64), (n,)) for j, n in enumerate(names) if j not in owner
+    ]
+    clash = {u.name for u in singles} & set(groups)
+    if clash:
+        raise ValueError(
+            f"group name(s) {sorted(clash)} equal a feature that is not in any group; rename them"
+        )
+    return sorted(singles + grouped, key=lambda unit: int(unit.columns[0]))
+
+
+def _column_of(member: Any, index: dict[str, int], d: int, group: str) -> int:
+    if isinstance(member, bool):
+        raise TypeError(f"group {group!r}: member {member!r} is neither a name nor an index")
+    if isinstance(member, numbers.Integral):
+        if not 0 <= int(member) < d:
+            raise ValueError(f"group {group!r}: column index {member} is out of range [0, {d})")
+        return int(member)
+    if isinstance(member, str):
+        if member not in index:
+            raise ValueError(
+                f"group {group!r}: unknown feature {member!r}.{did_you_mean(member, list(index))}"
+            )
+        return index[member]
+    raise TypeError(f"group {group!r}: member {member!r} is neither a name nor an index")
+
+
+def resolve_max_samples(max_samples: int | float | None, n: int) -> int:
+    """Samples evaluated per repeat: all ``n``, an int in [2, n], or a fraction in (0, 1]."""
+    if max_samples is None:
+        return n
+    if isinstance(max_samples, bool):
+        raise TypeError("max_samples must be an int, a float fraction or None, not a bool")
+    if isinstance(max_samples, numbers.Integral):
+        m = int(max_samples)
+        if not 2 <= m <= n:
+            raise ValueError(f"max_samples={m} is out of range: use an int in [2, {n}]")
+        return m
+    if isinstance(max_samples, numbers.Real):
+        fraction = float(max_samples)
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"max_samples={fraction} as a fraction must be in (0, 1]")
+        m = max(1, int(round(fraction * n)))
+        if m < 2:
+            raise ValueError(f"max_samples={fraction} keeps {m} of {n} samples; at least 2 needed")
+        return m
+    raise TypeError(f"max_samples must be an int, a float fraction or None, got {max_samples!r}")
+
+
+def reconstruction_of(output: Any) -> torch.Tensor:
+    """The reconstruction in a model's output: the tensor itself, or a tuple's first element."""
+    if isinstance(output, tuple | list):
+        if not output:
+            raise ValueError("the model returned an empty tuple; it must return a reconstruction")
+        output = output[0]
+    if not isinstance(output, torch.Tensor):
+        raise TypeError(
+            f"the model must return a tensor (or a tuple whose first element is the "
+            f"reconstruction), got {type(output).__name__}"
+        )
+    return output

@@ -1,0 +1,45 @@
+"""Per-sample reconstruction errors: (recon, target) of shape (n, d) -> (n,)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+__all__ = ["METRICS", "MetricFn", "resolve_metric"]
+
+MetricFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def mse(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error per sample, in squared input units."""
+    diff = recon - target
+    return diff.mul_(diff).mean(dim=1)
+
+
+def mae(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error per sample, in input units."""
+    return (recon - target).abs_().mean(dim=1)
+
+
+def rmse_pct(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Relative error per sample in percent: ``100 * ||recon - target|| / ||target||``."""
+    error = torch.linalg.vector_norm(recon - target, dim=1)
+    return error.div_(torch.linalg.vector_norm(target, dim=1)).mul_(100.0)
+
+
+METRICS: dict[str, MetricFn] = {"mse": mse, "mae": mae, "rmse_pct": rmse_pct}
+
+
+def resolve_metric(metric: str | MetricFn) -> tuple[str, MetricFn]:
+    """The metric's name (for settings) and its function; ``ValueError`` for unknown names."""
+    if isinstance(metric, str):
+        if metric not in METRICS:
+            raise ValueError(
+                f"unknown metric {metric!r}; use one of {sorted(METRICS)} or a callable "
+                "(recon, target) -> per-sample errors of shape (n,)"
+            )
+        return metric, METRICS[metric]
+    if callable(metric):
+        return getattr(metric, "__name__", type(metric).__name__), metric
+    raise TypeError(f"metric must be a name or a callable, got {type(metric).__name__}")

@@ -1,0 +1,63 @@
+"""Counter-based permutations: each one a pure function of (seed, repeat, unit).
+
+Shuffles come from SplitMix64 hashes of (seed, stream, repeat, unit, position), argsorted. Nothing
+depends on the order in which work is done, on batch sizes, threads, pausing or on how many other
+features exist, so any (feature, repeat) can be recomputed alone (drilldowns, resumed runs).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["normalize_seed", "permutation", "row_subset"]
+
+_MASK64 = (1 << 64) - 1
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_STREAM_PERMUTATION = 1
+_STREAM_SUBSET = 2
+
+
+def normalize_seed(seed: int) -> int:
+    """The seed as an unsigned 64-bit integer (negative seeds wrap, as in two's complement)."""
+    return int(seed) & _MASK64
+
+
+def _splitmix64(state: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser of ``state + golden`` (uint64 arithmetic wraps by design)."""
+    z = state + _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _key(*words: int) -> np.uint64:
+    """Hash a tuple of integers into one 64-bit key by chained SplitMix64."""
+    with np.errstate(over="ignore"):
+        state = np.zeros(1, dtype=np.uint64)
+        for word in words:
+            state = _splitmix64(state ^ np.uint64(int(word) & _MASK64))
+    return state[0]
+
+
+def _uniform_keys(key: np.uint64, length: int) -> np.ndarray:
+    """``length`` pseudo-random uint64 values: SplitMix64 of the counter sequence from ``key``."""
+    with np.errstate(over="ignore"):
+        counters = key + np.arange(length, dtype=np.uint64) * _GOLDEN
+        return _splitmix64(counters)
+
+
+def permutation(seed: int, repeat: int, unit: int, length: int) -> np.ndarray:
+    """The shuffle of ``length`` sample positions used for ``unit`` in ``repeat``: (length,) int64.
+
+    ``result[i]`` is the position whose value moves into position ``i``.
+    """
+    keys = _uniform_keys(_key(normalize_seed(seed), _STREAM_PERMUTATION, repeat, unit), length)
+    return np.argsort(keys, kind="stable").astype(np.int64)
+
+
+def row_subset(seed: int, repeat: int, n: int, m: int) -> np.ndarray:
+    """The sorted (m,) int64 row indices evaluated in ``repeat`` (all rows when ``m == n``)."""
+    if m >= n:
+        return np.arange(n, dtype=np.int64)
+    keys = _uniform_keys(_key(normalize_seed(seed), _STREAM_SUBSET, repeat), n)
+    return np.sort(np.argsort(keys, kind="stable")[:m]).astype(np.int64)
