@@ -2,7 +2,7 @@
 
 An :class:`ImportanceResult` is what every layer passes around: the engine yields one after every
 batch of work, the job keeps the latest, the widget draws it, and users keep it for papers. It is
-plain data (numpy arrays, tuples, a JSON-able settings dict) and is saved as ``.npz`` without pickle.
+plain data (numpy arrays, tuples, a JSON-able settings dict), saved as ``.npz`` without pickle.
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ class ForwardPath:
 def _leading_linear(
     seq: torch.nn.Sequential,
 ) -> tuple[torch.nn.Linear, list[torch.nn.Module]] | None:
-    """The first Linear of a Sequential (descending into nested leading Sequentials) and the rest."""
+    """The first Linear of a Sequential (into nested leading Sequentials) and the rest."""
     if len(seq) == 0:
         return None
     head = seq[0]

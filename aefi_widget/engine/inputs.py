@@ -182,7 +182,8 @@ def resolve_units(
         return [Unit(n, np.array([j], dtype=np.int64), (n,)) for j, n in enumerate(names)]
     if not isinstance(groups, Mapping):
         raise TypeError(
-            f"groups must be a dict {{name: [feature names or indices]}}, got {type(groups).__name__}"
+            "groups must be a dict {name: [feature names or indices]}, "
+            f"got {type(groups).__name__}"
         )
     index = {n: j for j, n in enumerate(names)}
     owner: dict[int, str] = {}
@@ -247,7 +248,7 @@ def resolve_max_samples(max_samples: int | float | None, n: int) -> int:
         fraction = float(max_samples)
         if not 0.0 < fraction <= 1.0:
             raise ValueError(f"max_samples={fraction} as a fraction must be in (0, 1]")
-        m = max(1, int(round(fraction * n)))
+        m = max(1, round(fraction * n))
         if m < 2:
             raise ValueError(f"max_samples={fraction} keeps {m} of {n} samples; at least 2 needed")
         return m
