@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Install everything aefi_widget needs and run every test: lint, JS unit tests, Python tests
+# (browser tests included). Meant for a fresh Debian machine, as root, with Python >= 3.10,
+# Node 20 and apt; idempotent, and fast when everything is already installed.
+#
+#   bash scripts/test_all.sh          # what .ci/run calls (CI=true makes browser tests mandatory)
+#
+# Exits non-zero when any install step or any check fails.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PYTHON="${PYTHON:-python3}"
+command -v "$PYTHON" >/dev/null || PYTHON=python
+# Stamps that let a re-run skip installs whose inputs did not change (build/ is git-ignored).
+STAMPS=build/.test-all-stamps
+mkdir -p "$STAMPS" test-artifacts
+# Debian's own python3 refuses root-wide pip installs (PEP 668); this machine exists to run tests.
+export PIP_BREAK_SYSTEM_PACKAGES=1
+
+section() { printf '\n==================== %s ====================\n' "$*"; }
+# hash_of FILE...: a fingerprint of the files (and the interpreter) an install step depends on.
+hash_of() { { "$PYTHON" --version; cat "$@" 2>/dev/null; } | sha256sum | cut -d' ' -f1; }
+
+section "Python: torch (CPU, pinned)"
+# Pinned first: an unpinned torch would pull a multi-GB CUDA build; this version is a local CPU wheel.
+if "$PYTHON" -c 'import sys, torch; sys.exit(torch.__version__.split("+")[0] != "2.13.0")' 2>/dev/null; then
+  echo "torch 2.13.0 already installed"
+else
+  "$PYTHON" -m pip install "torch==2.13.0"
+fi
+
+section "Python: aefi_widget[test] (editable; builds the front end with npm)"
+# The editable build runs the npm build through hatch-jupyter-builder every time, so it is repeated
+# only when the packaging changed; otherwise the front end is rebuilt directly (much faster).
+py_hash=$(hash_of pyproject.toml)
+if [[ "$(cat "$STAMPS/pip" 2>/dev/null)" == "$py_hash" ]] \
+   && "$PYTHON" -c 'import aefi_widget' 2>/dev/null && [[ -f package.json ]]; then
+  echo "aefi_widget[test] already installed; rebuilding the front end"
+  npm run build
+else
+  "$PYTHON" -m pip install -e ".[test]"
+  echo "$py_hash" >"$STAMPS/pip"
+fi
+
+section "Node: npm ci (vitest)"
+if [[ -f package-lock.json ]]; then
+  npm_hash=$(hash_of package-lock.json)
+  if [[ -d node_modules && "$(cat "$STAMPS/npm" 2>/dev/null)" == "$npm_hash" ]]; then
+    echo "node_modules up to date"
+  else
+    npm ci
+    echo "$npm_hash" >"$STAMPS/npm"
+  fi
+else
+  echo "no package-lock.json: nothing to install"
+fi
+
+section "Chromium (for the browser tests)"
+if [[ -x /usr/bin/chromium ]]; then
+  echo "found /usr/bin/chromium"
+else
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+fi
+/usr/bin/chromium --version || true
+
+# Checks: each runs even when an earlier one failed, so one run reports every problem.
+failed=()
+
+section "ruff check"
+"$PYTHON" -m ruff check . || failed+=("ruff check")
+
+section "vitest"
+# Only when the front end has unit tests (js/ is written by the widget engineers).
+if [[ -n "$(find js tests -name node_modules -prune -o -type f \
+             \( -name '*.test.ts' -o -name '*.test.js' \) -print 2>/dev/null | head -n1)" ]]; then
+  npx vitest run || failed+=("vitest")
+else
+  echo "no JS tests found"
+fi
+
+section "pytest (all tests, browser included)"
+# Exit code 5 (no tests collected) is a failure too: a run that tests nothing must not pass.
+set +e
+"$PYTHON" -m pytest
+pytest_rc=$?
+set -e
+if [[ $pytest_rc -ne 0 ]]; then
+  [[ $pytest_rc -eq 5 ]] && echo "pytest collected no tests"
+  failed+=("pytest (exit $pytest_rc)")
+fi
+
+section "Summary"
+if [[ ${#failed[@]} -gt 0 ]]; then
+  printf 'FAILED: %s\n' "${failed[@]}"
+  exit 1
+fi
+echo "all checks passed"
