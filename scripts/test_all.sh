@@ -29,20 +29,8 @@ else
   "$PYTHON" -m pip install "torch==2.13.0"
 fi
 
-section "Python: aefi_widget[test] (editable; builds the front end with npm)"
-# The editable build runs the npm build through hatch-jupyter-builder every time, so it is repeated
-# only when the packaging changed; otherwise the front end is rebuilt directly (much faster).
-py_hash=$(hash_of pyproject.toml)
-if [[ "$(cat "$STAMPS/pip" 2>/dev/null)" == "$py_hash" ]] \
-   && "$PYTHON" -c 'import aefi_widget' 2>/dev/null && [[ -f package.json ]]; then
-  echo "aefi_widget[test] already installed; rebuilding the front end"
-  npm run build
-else
-  "$PYTHON" -m pip install -e ".[test]"
-  echo "$py_hash" >"$STAMPS/pip"
-fi
-
-section "Node: npm ci (vitest)"
+section "Node: npm ci (esbuild for the front end, vitest)"
+# Before the Python install: its npm build then finds the lockfile's exact packages in place.
 if [[ -f package-lock.json ]]; then
   npm_hash=$(hash_of package-lock.json)
   if [[ -d node_modules && "$(cat "$STAMPS/npm" 2>/dev/null)" == "$npm_hash" ]]; then
@@ -53,6 +41,21 @@ if [[ -f package-lock.json ]]; then
   fi
 else
   echo "no package-lock.json: nothing to install"
+fi
+
+section "Python: aefi_widget[test] (editable; builds the front end with npm)"
+# The editable build runs the npm build through hatch-jupyter-builder every time, so it is repeated
+# only when the packaging changed; otherwise the front end is rebuilt directly (much faster).
+py_hash=$(hash_of pyproject.toml)
+# Where the installed package lives, asked from / so this folder's own copy does not answer.
+installed_at=$(cd / && "$PYTHON" -c 'import aefi_widget, os; print(os.path.dirname(aefi_widget.__file__))' 2>/dev/null || true)
+if [[ "$(cat "$STAMPS/pip" 2>/dev/null)" == "$py_hash" && "$installed_at" == "$PWD/aefi_widget" \
+      && -f package.json ]]; then
+  echo "aefi_widget[test] already installed; rebuilding the front end"
+  npm run build
+else
+  "$PYTHON" -m pip install -e ".[test]"
+  echo "$py_hash" >"$STAMPS/pip"
 fi
 
 section "Chromium (for the browser tests)"

@@ -33,7 +33,7 @@ model = torch.nn.Sequential(
     torch.nn.Linear(128, 256), torch.nn.ReLU(), torch.nn.Linear(256, d),
 )
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-for _ in range(150):
+for _ in range(50):
     optimizer.zero_grad()
     loss = torch.nn.functional.mse_loss(model(X), X)
     loss.backward()
