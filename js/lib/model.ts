@@ -1,0 +1,20 @@
+/** The part of anywidget's model API the views use (typed here to avoid a runtime dependency). */
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Callback = (...args: any[]) => void;
+
+export interface WidgetModel {
+  get(name: string): unknown;
+  on(event: string, callback: Callback): void;
+  off(event?: string | null, callback?: Callback | null): void;
+  send(content: Record<string, unknown>, callbacks?: unknown, buffers?: ArrayBuffer[]): void;
+}
+
+/** A message to the kernel; see docs/widget-protocol.md for the accepted kinds. */
+export type KernelMessage =
+  | { type: "select"; index: number }
+  | { type: "select"; name: string }
+  | { type: "control"; action: "pause" | "resume" | "stop" }
+  | { type: "top_n"; value: number };
+
+export type Send = (message: KernelMessage) => void;

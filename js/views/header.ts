@@ -1,0 +1,99 @@
+/** Header: settings, progress bar, rounds counter, status, controls, error and warning banners. */
+
+import { html } from "../lib/dom";
+import { formatCount, formatDuration } from "../lib/format";
+import type { Send } from "../lib/model";
+import type { ViewState } from "../lib/state";
+
+const ACTIVE = new Set(["idle", "running", "paused"]);
+// A warning stays visible this long after it last changed.
+const WARNING_MS = 8000;
+
+export class HeaderView {
+  private readonly settings: HTMLElement;
+  private readonly bar: HTMLElement;
+  private readonly rounds: HTMLElement;
+  private readonly evaluations: HTMLElement;
+  private readonly timing: HTMLElement;
+  private readonly status: HTMLElement;
+  private readonly pause: HTMLButtonElement;
+  private readonly resume: HTMLButtonElement;
+  private readonly stop: HTMLButtonElement;
+  private readonly topN: HTMLInputElement;
+  private readonly errorBanner: HTMLElement;
+  private readonly warningBanner: HTMLElement;
+  private shownWarning = -1;
+  private warningTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(parent: HTMLElement, send: Send) {
+    const root = html("div", { class: "aefi-header" }, parent);
+    const top = html("div", { class: "aefi-header-row" }, root);
+    html("span", { class: "aefi-title" }, top, "Permutation importance");
+    this.settings = html("span", { class: "aefi-settings" }, top);
+    const progressRow = html("div", { class: "aefi-header-row" }, root);
+    const track = html("div", { class: "aefi-progress", role: "progressbar" }, progressRow);
+    this.bar = html("div", { class: "aefi-progress-fill" }, track);
+    this.rounds = html("span", { class: "aefi-rounds", "data-testid": "aefi-rounds" }, progressRow);
+    this.evaluations = html("span", { class: "aefi-muted" }, progressRow);
+    this.timing = html("span", { class: "aefi-muted" }, progressRow);
+    const controls = html("div", { class: "aefi-header-row" }, root);
+    this.status = html("span", { class: "aefi-status", "data-testid": "aefi-status" }, controls);
+    const button = (label: string, testid: string, action: "pause" | "resume" | "stop") => {
+      const element = html("button", { class: "aefi-button", "data-testid": testid }, controls);
+      element.textContent = label;
+      element.addEventListener("click", () => send({ type: "control", action }));
+      return element;
+    };
+    this.pause = button("Pause", "aefi-pause", "pause");
+    this.resume = button("Resume", "aefi-resume", "resume");
+    this.stop = button("Stop", "aefi-stop", "stop");
+    const label = html("label", { class: "aefi-topn" }, controls, "Top ");
+    this.topN = html("input", { type: "number", min: 1, step: 1, class: "aefi-topn-input" }, label);
+    this.topN.addEventListener("change", () => {
+      const value = Number(this.topN.value);
+      if (Number.isInteger(value)) send({ type: "top_n", value });
+    });
+    this.errorBanner = html("div", { class: "aefi-error", "data-testid": "aefi-error" }, root);
+    this.warningBanner = html("div", { class: "aefi-warning", "data-testid": "aefi-warning" }, root);
+  }
+
+  update(state: ViewState): void {
+    const { progress, header } = state;
+    const parts = ["method", "metric", "target", "n_repeats", "seed", "samples"]
+      .filter((key) => header[key] !== undefined && header[key] !== null)
+      .map((key) => `${key}=${String(header[key])}`);
+    this.settings.textContent = `${formatCount(state.index.names.length)} features · ${parts.join(" · ")}`;
+    const percent = Math.round(1000 * Math.min(1, Math.max(0, progress.fraction))) / 10;
+    this.bar.style.width = `${percent}%`;
+    this.bar.parentElement?.setAttribute("aria-valuenow", String(percent));
+    this.rounds.textContent = `${progress.rounds_done} / ${progress.n_repeats} rounds`;
+    this.evaluations.textContent = `${percent}% · ${formatCount(progress.done)} / ${formatCount(progress.total)} evaluations`;
+    const rate = progress.evals_per_s ? ` · ${formatCount(progress.evals_per_s)}/s` : "";
+    this.timing.textContent = `elapsed ${formatDuration(progress.elapsed_s)} · ETA ${formatDuration(progress.eta_s)}${rate}`;
+    this.status.textContent = state.status || "idle";
+    this.status.dataset.status = state.status;
+    const active = ACTIVE.has(state.status);
+    // Both stay enabled while the job is active: a resume that races a pending pause is harmless.
+    this.pause.disabled = !active;
+    this.resume.disabled = !active;
+    this.stop.disabled = !active;
+    this.topN.max = String(state.maxTopN);
+    if (document.activeElement !== this.topN) this.topN.value = String(state.topN);
+    this.errorBanner.textContent = state.error;
+    this.errorBanner.hidden = !state.error;
+    this.updateWarning(state);
+  }
+
+  private updateWarning(state: ViewState): void {
+    if (state.warningCount === this.shownWarning) return;
+    this.shownWarning = state.warningCount;
+    this.warningBanner.textContent = state.warning;
+    this.warningBanner.hidden = !state.warning;
+    clearTimeout(this.warningTimer);
+    this.warningTimer = setTimeout(() => (this.warningBanner.hidden = true), WARNING_MS);
+  }
+
+  dispose(): void {
+    clearTimeout(this.warningTimer);
+  }
+}

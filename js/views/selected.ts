@@ -1,0 +1,33 @@
+/** Drilldown header: which feature is selected and its numbers (the bqplot panels sit below). */
+
+import { html } from "../lib/dom";
+import { formatNumber } from "../lib/format";
+import type { ViewState } from "../lib/state";
+
+export class SelectedView {
+  private readonly name: HTMLElement;
+  private readonly detail: HTMLElement;
+
+  constructor(parent: HTMLElement) {
+    const root = html("div", { class: "aefi-drilldown-header" }, parent);
+    html("span", { class: "aefi-muted" }, root, "Drilldown: ");
+    this.name = html("span", { class: "aefi-selected-name", "data-testid": "aefi-selected" }, root);
+    this.detail = html("span", { class: "aefi-muted" }, root);
+  }
+
+  update(state: ViewState): void {
+    this.name.textContent = state.selected;
+    if (!state.selected) {
+      this.detail.textContent = "click a bar, a box or a search result to inspect a feature";
+      return;
+    }
+    const feature = state.index.indexOf(state.selected);
+    const { frame } = state;
+    this.detail.textContent =
+      feature < 0
+        ? ""
+        : ` · mean Δerror ${formatNumber(frame.mean[feature])} ` +
+          `[${formatNumber(frame.ciLow[feature])}, ${formatNumber(frame.ciHigh[feature])}] · ` +
+          `${frame.nDone[feature]} repeats`;
+  }
+}
