@@ -134,14 +134,17 @@ class SegmentResults:
 
 
 def _forward(fn: Any, inputs: torch.Tensor, engine: PermutationImportance) -> torch.Tensor:
-    """Run ``fn`` on ``inputs`` (rows >= 16), halving the call on out-of-memory errors.
+    """Run ``fn`` on ``inputs`` (rows >= 16), splitting the call after out-of-memory errors.
 
-    Halves keep >= 16 rows, so every sample's output is the same as in one call.
+    After an OOM the engine remembers a row cap (half the failed call) and splits larger calls
+    into near-equal parts of at least 8 rows, so every sample's output stays the same as in one
+    call (BLAS takes its few-row path below 8 rows). Fails clearly at 16 rows.
     """
     rows = inputs.shape[0]
-    cap = getattr(engine, "_oom_rows_cap", None)
+    cap = engine._oom_rows_cap
     if cap is not None and rows > cap:
-        return torch.cat([_forward(fn, part, engine) for part in _halves(inputs, cap)])
+        parts = torch.tensor_split(inputs, -(-rows // cap))
+        return torch.cat([_forward(fn, part, engine) for part in parts])
     try:
         return reconstruction_of(fn(inputs))
     except _OOM_ERRORS:
@@ -153,16 +156,7 @@ def _forward(fn: Any, inputs: torch.Tensor, engine: PermutationImportance) -> to
         engine._oom_rows_cap = max(MIN_FORWARD_ROWS, rows // 2)
         if engine.device.type == "cuda":
             torch.cuda.empty_cache()
-        return torch.cat([_forward(fn, part, engine) for part in _halves(inputs, rows // 2)])
-
-
-def _halves(inputs: torch.Tensor, size: int) -> list[torch.Tensor]:
-    size = max(MIN_FORWARD_ROWS, size)
-    parts = list(torch.split(inputs, size))
-    if len(parts) > 1 and parts[-1].shape[0] < MIN_FORWARD_ROWS:
-        # Merge a short tail into its neighbour: keep every call on the >= 16-row code path.
-        parts = [*parts[:-2], torch.cat(parts[-2:])]
-    return parts
+        return _forward(fn, inputs, engine)
 
 
 def _padded_call(fn: Any, inputs: torch.Tensor, engine: PermutationImportance) -> torch.Tensor:

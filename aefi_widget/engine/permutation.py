@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import secrets
 import threading
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from aefi_widget.engine import evaluation
+from aefi_widget.engine.checkpoint import load_checkpoint, save_checkpoint
 from aefi_widget.engine.evaluation import Baseline, RoundData
 from aefi_widget.engine.fingerprint import fingerprint_of
 from aefi_widget.engine.forward import (
@@ -89,6 +92,13 @@ class PermutationImportance:
         unless "always".
     progress : bool, default False
         Show a tqdm bar in :meth:`run` (headless use).
+    checkpoint : path, optional
+        Save the run's state there (``.npz``, atomically) every ``checkpoint_every`` seconds and
+        when it stops; a later run with the same path, model, data and settings resumes from it
+        with identical numbers (a larger ``n_repeats`` computes only the new rounds). A
+        checkpoint of another model, data set or settings is refused with ``ValueError``.
+    checkpoint_every : float, default 5.0
+        Seconds between checkpoint writes.
     """
 
     def __init__(
@@ -107,6 +117,8 @@ class PermutationImportance:
         batch_size: int | None = None,
         per_output: bool | str = True,
         progress: bool = False,
+        checkpoint: str | os.PathLike[str] | None = None,
+        checkpoint_every: float = 5.0,
         _forward_path: str = "auto",
     ) -> None:
         if not callable(model):
@@ -127,6 +139,10 @@ class PermutationImportance:
         if _forward_path not in ("auto", "plain"):
             raise ValueError(f"unknown forward path {_forward_path!r}")
         self.progress = bool(progress)
+        self.checkpoint = None if checkpoint is None else Path(checkpoint)
+        if not isinstance(checkpoint_every, int | float) or not checkpoint_every >= 0:
+            raise ValueError(f"checkpoint_every must be >= 0 seconds, got {checkpoint_every!r}")
+        self.checkpoint_every = float(checkpoint_every)
 
         dtype, model_device = model_dtype_device(model)
         self.device = torch.device(device) if device is not None else model_device
@@ -149,6 +165,8 @@ class PermutationImportance:
         self.batch_rows = batch_size if batch_size is not None else self._auto_batch_rows()
         self._baseline: Baseline | None = None
         self._baseline_lock = threading.Lock()
+        # Row cap for forward calls after an out-of-memory error (see evaluation._forward).
+        self._oom_rows_cap: int | None = None
 
     # ------------------------------------------------------------------ set-up helpers
     def _model_on_device(self, model: Any, model_device: torch.device) -> Any:
@@ -244,8 +262,29 @@ class PermutationImportance:
         Each snapshot is immutable; partial rounds show as NaN. Stop iterating at any time: the
         last snapshot's ``resume`` field lets a later call continue with identical numbers.
         """
+        fingerprint = self.fingerprint() if self.checkpoint is not None else None
+        if resume is None and fingerprint is not None and self.checkpoint.exists():
+            resume = load_checkpoint(self.checkpoint, fingerprint)
         state = _RunState.fresh(self) if resume is None else _RunState.resumed(self, resume)
         baseline = self._get_baseline()
+        if fingerprint is None:
+            yield from self._compute(state, baseline)
+            return
+        last_saved = time.monotonic()
+        snapshot = None
+        try:
+            for snapshot in self._compute(state, baseline):
+                if time.monotonic() - last_saved >= self.checkpoint_every:
+                    save_checkpoint(self.checkpoint, snapshot, fingerprint)
+                    last_saved = time.monotonic()
+                yield snapshot
+        finally:
+            # Also on errors and on close() (cancel): keep every finished chunk.
+            if snapshot is not None:
+                save_checkpoint(self.checkpoint, snapshot, fingerprint)
+
+    def _compute(self, state: _RunState, baseline: Baseline) -> Iterator[ImportanceResult]:
+        """The work loop: one forward call, then one snapshot, until every round is done."""
         F, m, rows = self.n_features, self.samples_per_repeat, state.batch_rows
         chunks = chunk_count(F, m, rows)
         data: RoundData | None = None
@@ -269,7 +308,9 @@ class PermutationImportance:
                 yield snapshot
 
     def run(self, resume: ImportanceResult | None = None) -> ImportanceResult:
-        """Compute everything and return the final result."""
+        """Compute everything and return the final result (resuming a checkpoint if present)."""
+        if resume is None and self.checkpoint is not None and self.checkpoint.exists():
+            resume = load_checkpoint(self.checkpoint, self.fingerprint())
         last = resume if resume is not None else self.empty_result()
         bar = None
         if self.progress:
