@@ -1,0 +1,316 @@
+"""Run an engine's ``increments()`` generator on a background thread: pause, resume, cancel.
+
+A :class:`Job` keeps the kernel free while permutation importance is computed. The engine does
+the work in chunks (one forward call each, well under a second) and yields an immutable
+:class:`~aefi_widget.result.ImportanceResult` after every chunk; the job's worker thread stores the
+latest one and tells subscribers. Between two chunks the generator is suspended at its ``yield``,
+which is where the worker honours pause (it parks and the generator simply stays suspended) and
+cancel (it closes the generator). So both take effect within one chunk's time, and no work in
+flight is ever thrown away.
+
+Locking rule: the job's lock only guards its own fields for a few bytecodes. It is never held
+while the engine computes or while a subscriber runs, so a widget callback that asks for the
+status or pauses the job can never wait behind a forward call, and a subscriber that calls back
+into the job cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aefi_widget.result import ImportanceResult
+
+__all__ = ["Job", "JobProgress", "JobStatus"]
+
+logger = logging.getLogger(__name__)
+
+JobStatus = Literal["idle", "running", "paused", "done", "cancelled", "error"]
+_ENDED: frozenset[str] = frozenset({"done", "cancelled", "error"})
+_job_numbers = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """How far a job has come, in permuted-sample evaluations and seconds.
+
+    Attributes
+    ----------
+    done, total : int
+        Evaluations finished (including any a resumed result already held) and in the whole run.
+    fraction : float
+        ``done / total`` in [0, 1].
+    elapsed_s : float
+        Wall-clock seconds this job has been computing, paused time excluded.
+    eta_s : float or None
+        Estimated seconds left at the current rate; None until a rate is known or once the job
+        stopped early (cancelled, error); 0.0 when done.
+    evals_per_s : float or None
+        Evaluations per second computed by this job (None before the first chunk).
+    rounds_done, n_repeats : int
+        Complete rounds (every feature has that many repeats) and repeats asked for.
+    """
+
+    done: int
+    total: int
+    fraction: float
+    elapsed_s: float
+    eta_s: float | None
+    evals_per_s: float | None
+    rounds_done: int
+    n_repeats: int
+
+
+class Job:
+    """Computes ``engine.increments(resume)`` on a daemon thread, one snapshot per chunk.
+
+    Parameters
+    ----------
+    engine : object
+        Anything with ``increments(resume=None)`` (a generator of ImportanceResult),
+        ``empty_result()`` and ``evaluations_total``, e.g. a ``PermutationImportance``.
+    resume : ImportanceResult, optional
+        A snapshot (with its ``resume`` state) to continue from instead of starting afresh.
+
+    Notes
+    -----
+    ``pause()``, ``resume()`` and ``cancel()`` only record a request and return at once; the
+    worker acts on it at the next chunk boundary, and :attr:`status` reports what the worker is
+    actually doing: ``"paused"`` means it is parked and progress is frozen. Subscribers are called
+    ``callback(job)`` on the worker thread after every snapshot and once per status change (only
+    cancelling a job that never started notifies on the caller's thread).
+    """
+
+    def __init__(self, engine: Any, resume: ImportanceResult | None = None) -> None:
+        self.engine = engine
+        self._resume_from = resume
+        self._total = int(engine.evaluations_total)
+        self._snapshot: ImportanceResult = resume if resume is not None else engine.empty_result()
+        # Evaluations a resumed snapshot already held do not count towards this job's rate.
+        self._done_at_start = self._snapshot.evaluations_done
+        self._lock = threading.Lock()
+        self._status: JobStatus = "idle"
+        self._error: BaseException | None = None
+        self._subscribers: list[Callable[[Job], Any]] = []
+        self._thread: threading.Thread | None = None
+        self._run_allowed = threading.Event()  # cleared while a pause is requested
+        self._run_allowed.set()
+        self._cancel_requested = threading.Event()
+        self._ended = threading.Event()
+        self._active_s = 0.0  # computing time banked before the current active stretch
+        self._active_since: float | None = None  # monotonic start of the current stretch
+
+    # ------------------------------------------------------------------ control
+    def start(self) -> Job:
+        """Start the worker thread and return the job; a job runs once (RuntimeError after)."""
+        with self._lock:
+            if self._status != "idle":
+                raise RuntimeError(
+                    f"a Job runs only once and this one is {self._status!r}; "
+                    "create a new Job (optionally with resume=job.snapshot()) to run again"
+                )
+            self._status = "running"
+            self._active_since = time.monotonic()
+            # Daemon: a kernel or interpreter shutting down must never wait for a computation.
+            self._thread = threading.Thread(
+                target=self._work, name=f"aefi-job-{next(_job_numbers)}", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def pause(self) -> None:
+        """Ask the worker to park after the chunk in flight (status becomes ``"paused"``)."""
+        self._run_allowed.clear()
+
+    def resume(self) -> None:
+        """Let a paused (or pause-requested) job continue."""
+        self._run_allowed.set()
+
+    def cancel(self) -> None:
+        """Stop after the chunk in flight; the partial snapshot is kept. No-op once ended."""
+        with self._lock:
+            never_started = self._status == "idle"
+            if never_started:
+                self._status = "cancelled"
+        self._cancel_requested.set()
+        self._run_allowed.set()  # wake a parked worker so it can see the cancel
+        if never_started:
+            self._notify()
+            self._ended.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job has ended (done, cancelled or error); False on timeout."""
+        if not self._ended.wait(timeout):
+            return False
+        thread = self._thread
+        # The worker sets ``_ended`` as its last act, so this join is immediate; it makes "ended"
+        # also mean "its thread is gone", which callers counting threads rely on.
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        return True
+
+    def result(self, timeout: float | None = None) -> ImportanceResult:
+        """Wait for the end and return the last snapshot; re-raise the engine's exception.
+
+        A cancelled job returns its partial snapshot. Raises ``TimeoutError`` when the job has
+        not ended within ``timeout`` seconds, ``RuntimeError`` when it was never started.
+        """
+        if self.status == "idle":
+            raise RuntimeError("the Job was never started; call job.start() first")
+        if not self.wait(timeout):
+            raise TimeoutError(f"the Job did not end within {timeout} s (status {self.status!r})")
+        if self._error is not None:
+            # Raising the stored object keeps its original traceback (the engine's frames).
+            raise self._error
+        return self.snapshot()
+
+    def subscribe(self, callback: Callable[[Job], Any]) -> Callable[[], None]:
+        """Call ``callback(job)`` after every snapshot and status change; returns unsubscribe.
+
+        The callback runs on the worker thread and delays the next chunk while it runs: keep it
+        cheap (set an Event, note the snapshot). Its exceptions are logged, never propagated.
+        """
+        with self._lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    # ------------------------------------------------------------------ state
+    @property
+    def status(self) -> JobStatus:
+        """``"idle" | "running" | "paused" | "done" | "cancelled" | "error"``."""
+        return self._status
+
+    @property
+    def error(self) -> BaseException | None:
+        """The exception that ended the job, or None."""
+        return self._error
+
+    def snapshot(self) -> ImportanceResult:
+        """The latest result (the engine's empty result, or ``resume``, before the first chunk)."""
+        return self._snapshot
+
+    @property
+    def progress(self) -> JobProgress:
+        """Evaluations done and total, elapsed time without pauses, rate and ETA."""
+        with self._lock:
+            snapshot, status, elapsed = self._snapshot, self._status, self._elapsed_locked()
+        done, total = int(snapshot.evaluations_done), self._total
+        computed = done - self._done_at_start
+        rate = computed / elapsed if computed > 0 and elapsed > 0 else None
+        if status == "done":
+            eta: float | None = 0.0
+        elif rate is None or status in _ENDED:
+            eta = None
+        else:
+            eta = max(0, total - done) / rate
+        if total > 0:
+            fraction = min(1.0, done / total)
+        else:
+            fraction = 1.0 if status == "done" else 0.0
+        return JobProgress(
+            done=done,
+            total=total,
+            fraction=fraction,
+            elapsed_s=elapsed,
+            eta_s=eta,
+            evals_per_s=rate,
+            rounds_done=snapshot.rounds_done,
+            n_repeats=snapshot.n_repeats,
+        )
+
+    def _elapsed_locked(self) -> float:
+        running = 0.0 if self._active_since is None else time.monotonic() - self._active_since
+        return self._active_s + running
+
+    # ------------------------------------------------------------------ worker
+    def _work(self) -> None:
+        """Worker thread body: pull chunks until the generator ends, fails or is cancelled."""
+        self._notify()  # the "running" status set by start()
+        generator: Iterator[ImportanceResult] | None = None
+        final: JobStatus = "cancelled"
+        try:
+            # Inside the try: an engine that validates eagerly raises here, not in next().
+            generator = self.engine.increments(resume=self._resume_from)
+            while self._hold_while_paused():
+                snapshot = next(generator, None)
+                if snapshot is None:
+                    final = "done"
+                    break
+                # Keep the chunk even when a cancel arrived while it was computed: work done
+                # is never thrown away ("cancelling loses at most the chunk in flight").
+                with self._lock:
+                    self._snapshot = snapshot
+                self._notify()
+        except BaseException as error:  # whatever happens, the job must end and say why
+            final = "error"
+            self._error = error
+        if generator is not None:
+            # Needed after a cancel (the generator is suspended at a yield); a no-op for one
+            # that finished or raised.
+            self._close(generator)
+        with self._lock:
+            self._stop_clock_locked()
+            self._status = final
+        self._notify()
+        self._ended.set()  # last act: wait() joins the thread right after this
+
+    def _hold_while_paused(self) -> bool:
+        """At a chunk boundary: park while a pause is requested. False when cancelled."""
+        if not self._run_allowed.is_set() and not self._cancel_requested.is_set():
+            with self._lock:
+                self._stop_clock_locked()
+                self._status = "paused"
+            self._notify()
+            # The generator stays suspended at its yield, so nothing is lost while parked.
+            self._run_allowed.wait()
+            if not self._cancel_requested.is_set():
+                with self._lock:
+                    self._active_since = time.monotonic()
+                    self._status = "running"
+                self._notify()
+        return not self._cancel_requested.is_set()
+
+    def _stop_clock_locked(self) -> None:
+        self._active_s = self._elapsed_locked()
+        self._active_since = None
+
+    def _close(self, generator: Iterator[ImportanceResult]) -> None:
+        """Close a cancelled generator so the engine restores the model (training flags)."""
+        close = getattr(generator, "close", None)
+        if close is None:
+            return
+        try:
+            close()
+        except Exception:
+            logger.exception("closing the engine's generator of %r failed", self)
+
+    def _notify(self) -> None:
+        """Call every subscriber without holding the lock; log and survive their exceptions."""
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for callback in subscribers:
+            try:
+                callback(self)
+            except Exception:
+                logger.exception("Job subscriber %r raised; the job goes on", callback)
+
+    def __repr__(self) -> str:
+        progress = self.progress
+        eta = "" if progress.eta_s is None else f", eta {progress.eta_s:.1f} s"
+        error = "" if self._error is None else f", error={self._error!r}"
+        return (
+            f"Job(status={self.status!r}, {progress.done:,}/{progress.total:,} evaluations "
+            f"({progress.fraction:.0%}), rounds {progress.rounds_done}/{progress.n_repeats}, "
+            f"elapsed {progress.elapsed_s:.1f} s{eta}{error})"
+        )
