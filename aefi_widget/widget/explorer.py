@@ -1,0 +1,128 @@
+"""Explorer: the live permutation-importance dashboard plus the drilldown, in one widget."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as widgets
+
+from aefi_widget.engine import PermutationImportance
+from aefi_widget.job import Job
+from aefi_widget.result import ImportanceResult
+from aefi_widget.widget.dashboard import Dashboard
+from aefi_widget.widget.drilldown_view import DrilldownView
+from aefi_widget.widget.publisher import Publisher
+
+__all__ = ["Explorer"]
+
+
+def _header(engine: Any) -> dict[str, Any]:
+    """Settings for the header line (JSON-able scalars only)."""
+    settings = dict(getattr(engine, "settings", {}) or {})
+    keys = ("method", "metric", "target", "n_repeats", "seed", "samples_per_repeat")
+    header = {k: settings[k] for k in keys if isinstance(settings.get(k), str | int | float)}
+    if "samples_per_repeat" in header:
+        header["samples"] = header.pop("samples_per_repeat")
+    return header
+
+
+class Explorer(widgets.VBox):
+    """Compute permutation importance in the background and explore it live.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        The autoencoder: maps (n, d) inputs to (n, d) reconstructions.
+    X : array-like, shape (n, d)
+        Samples to attribute over.
+    top : int, default 20
+        Features drawn in the bar and box charts (changeable in the page, 1 to 200).
+    autostart : bool, default True
+        Start the computation at once; otherwise call :meth:`start`.
+    **engine_keywords
+        Passed to :class:`~aefi_widget.PermutationImportance` (n_repeats, metric, target,
+        feature_names, groups, max_samples, seed, checkpoint, ...).
+
+    Attributes
+    ----------
+    engine : PermutationImportance
+    job : Job
+        Runs the engine on a daemon thread; ``explorer.job.wait()`` blocks until it ends.
+    dashboard : Dashboard
+        The anywidget (header, charts, search, selection).
+    drilldown : DrilldownView
+        The bqplot panels of the selected feature.
+
+    Examples
+    --------
+    >>> explorer = aefi.Explorer(model, X, n_repeats=10, top=20)  # doctest: +SKIP
+    >>> explorer                                                  # doctest: +SKIP
+    >>> explorer.selected_feature = "gene_7"                      # doctest: +SKIP
+    """
+
+    def __init__(
+        self, model: Any, X: Any, *, top: int = 20, autostart: bool = True, **engine_keywords: Any
+    ) -> None:
+        # Validate everything before any widget or thread exists (errors up front).
+        engine = PermutationImportance(model, X, **engine_keywords)
+        job = Job(engine)
+        dashboard = Dashboard(engine.feature_names, header=_header(engine), top_n=top)
+        drilldown = DrilldownView(engine, job.snapshot, dashboard.warn)
+        super().__init__([dashboard, drilldown.widget])
+        self.engine, self.job, self.dashboard, self.drilldown = engine, job, dashboard, drilldown
+        # Runs on whichever thread wrote the trait; show() only records and wakes.
+        dashboard.observe(lambda change: drilldown.show(change["new"]), "selected_feature")
+        self.publisher = Publisher(dashboard, job)
+        if autostart:
+            self.start()
+
+    # ------------------------------------------------------------------ control
+    def start(self) -> Explorer:
+        """Start the computation (once); returns the explorer."""
+        self.job.start()
+        return self
+
+    def pause(self) -> None:
+        """Pause after the chunk in flight."""
+        self.job.pause()
+
+    def resume(self) -> None:
+        """Continue a paused computation."""
+        self.job.resume()
+
+    def stop(self) -> None:
+        """Cancel the computation; the partial result is kept in :attr:`result`."""
+        self.job.cancel()
+
+    def close(self) -> None:
+        """Cancel the job, stop the threads and close the widgets."""
+        self.job.cancel()
+        self.publisher.close()
+        self.drilldown.close()
+        self.dashboard.close()
+        super().close()
+
+    # ------------------------------------------------------------------ state
+    @property
+    def result(self) -> ImportanceResult:
+        """The latest snapshot (partial while the job runs)."""
+        return self.job.snapshot()
+
+    @property
+    def selected_feature(self) -> str:
+        """Name of the feature shown in the drilldown ("" before any selection)."""
+        return self.dashboard.selected
+
+    @selected_feature.setter
+    def selected_feature(self, name: str) -> None:
+        # ValueError with close matches for an unknown name; the selection stays as it was.
+        self.dashboard.select(name)
+
+    @property
+    def top(self) -> int:
+        """How many top features the charts draw."""
+        return self.dashboard.top_n
+
+    @top.setter
+    def top(self, value: int) -> None:
+        self.dashboard.request_top_n(value)

@@ -1,0 +1,130 @@
+"""One publisher thread per dashboard: job notifications in, at most 10 trait updates a second out.
+
+The job's worker calls :meth:`Publisher.wake` after every chunk (it only bumps a counter), so
+the worker never waits for the page. The publisher thread coalesces everything that arrived
+since its last update, encodes the latest snapshot once and writes all traits in one
+``hold_sync`` message under the dashboard lock. The Jupyter server silently drops widget
+messages above ~1,000/s, and a browser flooded with updates freezes; 10/s is what tqdm uses too.
+
+The thread exists only while there is something to do (a running job or a pending request) and
+starts again on the next wake, so a finished explorer holds no thread.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from aefi_widget.widget.dashboard import Dashboard
+from aefi_widget.widget.payload import encode_result
+from aefi_widget.widget.worker import OnDemandThread
+
+__all__ = ["Publisher"]
+
+# Large updates (20,000 features = 400 KB) are spaced further apart to keep ~2 MB/s at most.
+BYTES_PER_SECOND = 2_000_000
+# While the job runs, refresh elapsed time and ETA at least this often even without a chunk.
+REFRESH_S = 1.0
+
+
+class Publisher:
+    """Mirrors ``job`` into ``dashboard`` at most ``max_rate`` times per second.
+
+    Parameters
+    ----------
+    dashboard : Dashboard
+        The widget whose traits this publisher (and only it, apart from Python setters under
+        the dashboard lock) writes.
+    job : Job
+        Anything following the Job contract (``subscribe``, ``snapshot``, ``progress``,
+        ``status``, ``error``, ``pause``, ``resume``, ``cancel``).
+    max_rate : float
+        Upper bound on updates per second.
+    """
+
+    def __init__(self, dashboard: Dashboard, job: Any, *, max_rate: float = 10.0) -> None:
+        self.dashboard = dashboard
+        self.job = job
+        self.min_interval = 1.0 / max_rate
+        self.updates = 0
+        self._last_update = -math.inf
+        self._last_bytes = 0
+        self._thread = OnDemandThread(
+            "aefi-publisher",
+            self._update,
+            delay=self._delay,
+            # While the job runs, elapsed time and ETA move even between chunks.
+            keep_alive=lambda: self.job.status == "running",
+            refresh_s=REFRESH_S,
+        )
+        dashboard.connect(self.wake, self._control)
+        self._unsubscribe = job.subscribe(lambda _job: self.wake())
+        self.wake()  # the initial picture (names, empty summary, status)
+
+    def wake(self) -> None:
+        """Ask for an update soon; cheap and safe on any thread (the job's worker calls it)."""
+        self._thread.wake()
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every wake so far is reflected in the traits; False on timeout."""
+        return self._thread.flush(timeout)
+
+    def close(self) -> None:
+        """Stop publishing and unsubscribe from the job (the job itself keeps running)."""
+        self._unsubscribe()
+        self._thread.close()
+
+    def _control(self, action: str) -> None:
+        # Job.pause/resume/cancel only set events: fine on a message thread.
+        {"pause": self.job.pause, "resume": self.job.resume, "stop": self.job.cancel}[action]()
+
+    def _delay(self) -> float:
+        # The rate limit, or longer for large updates.
+        spacing = max(self.min_interval, self._last_bytes / BYTES_PER_SECOND)
+        return self._last_update + spacing - time.monotonic()
+
+    def _update(self) -> None:
+        """Read the job once, encode, and write every trait in one message."""
+        job, dashboard = self.job, self.dashboard
+        # Status first: a snapshot read after an "ended" status is the final one, and the job
+        # wakes us after every status change, so the last update always shows the end.
+        status = job.status
+        error = job.error
+        snapshot = job.snapshot()
+        progress = job.progress
+        selected, top_n, warnings, resync = dashboard.take_requests()
+        top_n = dashboard.top_n if top_n is None else top_n
+        payload = encode_result(snapshot, top_n, selected)
+        self._last_bytes = payload.nbytes
+        progress_state = {
+            key: getattr(progress, key)
+            for key in (
+                "done",
+                "total",
+                "fraction",
+                "elapsed_s",
+                "eta_s",
+                "evals_per_s",
+                "rounds_done",
+                "n_repeats",
+            )
+        }
+        with dashboard.lock, dashboard.hold_sync():
+            # Spacing is measured between trait writes (what the page sees), not encodings.
+            self._last_update = time.monotonic()
+            dashboard.top_n = top_n
+            for name, value in payload.traits().items():
+                dashboard.set_trait(name, value)
+            dashboard.progress = progress_state
+            dashboard.status = status
+            dashboard.error = "" if error is None else f"{type(error).__name__}: {error}"
+            # The current selection, not the one encoded: a Python setter may have run since.
+            dashboard.selected_feature = dashboard.selected
+            if warnings:
+                dashboard.warning = warnings[-1]
+                dashboard.warning_count += len(warnings)
+            dashboard.update_count += 1
+            self.updates += 1
+            if resync:
+                dashboard.send_state(sorted(resync))
