@@ -39,7 +39,7 @@ def display_positions(m: int, limit: int = MAX_POINTS) -> np.ndarray:
 def _figure(title: str, marks: list[Any], x: Any, y: Any, x_label: str, y_label: str) -> Figure:
     axes = [
         Axis(scale=x, label=x_label, tick_rotate=-30 if isinstance(x, OrdinalScale) else 0),
-        Axis(scale=y, label=y_label, orientation="vertical", label_offset="40px"),
+        Axis(scale=y, label=y_label, side="left", label_offset="40px"),
     ]
     return Figure(
         title=title,

@@ -65,10 +65,20 @@ class Explorer(widgets.VBox):
     ) -> None:
         # Validate everything before any widget or thread exists (errors up front).
         engine = PermutationImportance(model, X, **engine_keywords)
+        self._setup(engine, top=top, autostart=autostart)
+
+    @classmethod
+    def from_engine(cls, engine: Any, *, top: int = 20, autostart: bool = True) -> Explorer:
+        """An explorer for an engine built already (anything following the engine contract)."""
+        explorer = cls.__new__(cls)
+        explorer._setup(engine, top=top, autostart=autostart)
+        return explorer
+
+    def _setup(self, engine: Any, *, top: int, autostart: bool) -> None:
         job = Job(engine)
         dashboard = Dashboard(engine.feature_names, header=_header(engine), top_n=top)
         drilldown = DrilldownView(engine, job.snapshot, dashboard.warn)
-        super().__init__([dashboard, drilldown.widget])
+        widgets.VBox.__init__(self, [dashboard, drilldown.widget])
         self.engine, self.job, self.dashboard, self.drilldown = engine, job, dashboard, drilldown
         # Runs on whichever thread wrote the trait; show() only records and wakes.
         dashboard.observe(lambda change: drilldown.show(change["new"]), "selected_feature")
