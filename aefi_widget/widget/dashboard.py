@@ -97,7 +97,8 @@ class Dashboard(anywidget.AnyWidget):
         self._name_to_index = {name: i for i, name in enumerate(names)}
         self._selected = ""  # kernel-side truth; the trait mirrors it
         self._requested_top_n: int | None = None
-        self._warnings: list[str] = []
+        self._warning: str = ""  # newest warning not yet published
+        self._new_warnings = 0  # warnings since the last update (all counted, one shown)
         self._resync: set[str] = set()  # traits the page changed on its own: send ours again
         self._wake: Callable[[], None] = lambda: None
         self._control: Callable[[str], None] = lambda action: None
@@ -139,14 +140,14 @@ class Dashboard(anywidget.AnyWidget):
             self._requested_top_n = value
         self._wake()
 
-    def take_requests(self) -> tuple[str, int | None, list[str], set[str]]:
-        """For the publisher: (selected name, new top-N or None, warnings, traits to re-send).
-
-        Clears the inbox.
-        """
+    def take_requests(self) -> tuple[str, int | None, tuple[str, int], set[str]]:
+        """For the publisher, clearing the inbox: the selected name, a new top-N or None,
+        (newest warning, number of warnings since the last call), traits to re-send."""
         with self.lock:
-            top_n, warnings, resync = self._requested_top_n, self._warnings, self._resync
-            self._requested_top_n, self._warnings, self._resync = None, [], set()
+            top_n, resync = self._requested_top_n, self._resync
+            warnings = (self._warning, self._new_warnings)
+            self._requested_top_n, self._resync = None, set()
+            self._warning, self._new_warnings = "", 0
             return self._selected, top_n, warnings, resync
 
     # ------------------------------------------------------------------ browser side
@@ -171,8 +172,9 @@ class Dashboard(anywidget.AnyWidget):
         """Show ``text`` in the widget's warning banner (recorded now, drawn by the publisher)."""
         logger.warning("%s", text)
         with self.lock:
-            # Bounded: a flood of bad messages must not grow memory; the newest counts.
-            self._warnings = [*self._warnings[-9:], text]
+            # A flood of bad messages must not grow memory: count them all, keep the newest.
+            self._warning = text
+            self._new_warnings += 1
         self._wake()
 
     def set_state(self, sync_data: dict[str, Any]) -> None:

@@ -121,9 +121,10 @@ class Publisher:
             dashboard.error = "" if error is None else f"{type(error).__name__}: {error}"
             # The current selection, not the one encoded: a Python setter may have run since.
             dashboard.selected_feature = dashboard.selected
-            if warnings:
-                dashboard.warning = warnings[-1]
-                dashboard.warning_count += len(warnings)
+            warning, new_warnings = warnings
+            if new_warnings:
+                dashboard.warning = warning
+                dashboard.warning_count += new_warnings
             dashboard.update_count += 1
             self.updates += 1
             if resync:
