@@ -16,6 +16,8 @@ import nbformat
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 # A finished cell shows "[n]:" in its prompt; a running one shows "[*]:".
 _DONE_PROMPT = re.compile(r"\[\d+\]")
+# The notebook tab on show (hidden tabs keep their DOM, with the class lm-mod-hidden).
+_PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 # The status bar's kernel item once a real kernel is connected and idle.
 _KERNEL_IDLE = re.compile(r"(?<!No Kernel) \| Idle")
 
@@ -69,8 +71,14 @@ class LabPage:
 
     def open_notebook(self, file_name: str, timeout_s: float = 60.0) -> None:
         """Open the notebook and wait until its kernel is idle."""
-        self.page.goto(f"{self.lab.url}/lab/tree/{file_name}?token={self.lab.token}")
-        self.page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for()
+        # A workspace of its own, reset: otherwise JupyterLab restores the tabs of earlier tests
+        # and their hidden notebooks would match the locators below.
+        workspace = Path(file_name).stem
+        self.page.goto(
+            f"{self.lab.url}/lab/workspaces/{workspace}/tree/{file_name}"
+            f"?reset&token={self.lab.token}"
+        )
+        self.page.locator(f"{_PANEL} .jp-Cell").first.wait_for()
         deadline = time.monotonic() + timeout_s
         while not self.kernel_ready():
             self.accept_kernel_dialog()
@@ -93,7 +101,7 @@ class LabPage:
 
     def kernel_status(self) -> str:
         """The notebook toolbar's kernel status: "idle", "busy", "starting", ... or ""."""
-        indicator = self.page.locator(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator")
+        indicator = self.page.locator(f"{_PANEL} .jp-Notebook-ExecutionIndicator")
         if not indicator.count():
             return ""
         return indicator.first.get_attribute("data-status") or ""
@@ -113,11 +121,13 @@ class LabPage:
         This, not the kernel's busy/idle status, says whether the user's kernel is free: the
         kernel also turns "busy" for a moment whenever it handles a widget message from the page.
         """
-        return any("*" in text for text in self.page.locator(".jp-InputPrompt").all_inner_texts())
+        return any(
+            "*" in text for text in self.page.locator(f"{_PANEL} .jp-InputPrompt").all_inner_texts()
+        )
 
     def cell(self, index: int) -> Any:
         """The Playwright locator of code cell ``index`` (0-based)."""
-        return self.page.locator(".jp-NotebookPanel .jp-Cell").nth(index)
+        return self.page.locator(f"{_PANEL} .jp-Cell").nth(index)
 
     def run_cell(self, index: int, timeout_s: float = 60.0) -> None:
         """Run cell ``index`` with Shift+Enter and wait until it has finished."""
@@ -137,6 +147,21 @@ class LabPage:
         """The text of cell ``index``'s outputs (stream, results and errors)."""
         outputs = self.cell(index).locator(".jp-OutputArea-output")
         return "\n".join(outputs.nth(i).inner_text() for i in range(outputs.count())).strip()
+
+    def screenshot_output(self, index: int, name: str) -> Path:
+        """Save cell ``index``'s first output as ``test-artifacts/<name>.png``, uncropped."""
+        output = self.cell(index).locator(".jp-OutputArea-output").first
+        box = output.bounding_box()
+        # The notebook scrolls inside a fixed-size panel: grow the window so the output fits.
+        viewport = self.page.viewport_size
+        if box and viewport and box["height"] + 200 > viewport["height"]:
+            self.page.set_viewport_size(
+                {"width": viewport["width"], "height": int(box["height"]) + 300}
+            )
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        output.screenshot(path=str(path))
+        return path
 
     def screenshot(self, name: str) -> Path:
         """Save a full-page screenshot as ``test-artifacts/<name>.png`` and return its path."""

@@ -18,7 +18,7 @@ from lab_page import ARTIFACTS, LabPage
 
 pytestmark = pytest.mark.browser
 
-N_REPEATS = 40
+N_REPEATS = 80
 SETUP_CELL = f"""
 import torch
 import aefi_widget as aefi
@@ -38,7 +38,7 @@ for _ in range(50):
     loss = torch.nn.functional.mse_loss(model(X), X)
     loss.backward()
     optimizer.step()
-# batch_size fixes the work per chunk: several chunks (updates) per round, ~0.1 s each here.
+# batch_size fixes the work per chunk: 4 chunks (updates) per round, the job ~20 s here.
 explorer = aefi.Explorer(model, X, n_repeats={N_REPEATS}, batch_size=7_500, top=15)
 explorer
 """
@@ -77,9 +77,8 @@ def wait_for_status(lab: LabPage, word: str, timeout_s: float) -> None:
     status = lab.page.get_by_test_id("aefi-status")
     deadline = time.monotonic() + timeout_s
     while word not in status.inner_text().lower():
-        assert not lab.page.get_by_test_id("aefi-error").is_visible(), lab.page.get_by_test_id(
-            "aefi-error"
-        ).inner_text()
+        error = lab.page.get_by_test_id("aefi-error").inner_text().strip()
+        assert not error, f"the dashboard shows an error: {error}"
         assert time.monotonic() < deadline, f"status never said {word!r}: {status.inner_text()!r}"
         time.sleep(0.1)
 
@@ -133,9 +132,7 @@ def test_explorer_streams_selects_pauses_and_finishes(lab: LabPage) -> None:
     assert rounds_done(rounds.inner_text()) == (N_REPEATS, N_REPEATS)
 
     _check_update_spacing(page.evaluate("window.__aefiRounds"), resumed_at - paused_at)
-    lab.cell(0).locator(".jp-OutputArea-output").first.screenshot(
-        path=str(ARTIFACTS / "dashboard.png")
-    )
+    lab.screenshot_output(0, "dashboard")
 
 
 def _check_update_spacing(changes: list[list], paused_s: float) -> None:
