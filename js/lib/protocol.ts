@@ -37,22 +37,25 @@ export function toBytes(value: unknown): Uint8Array | null {
   return null;
 }
 
-/** Little-endian float32 values; read through a DataView because buffers may be unaligned. */
-export function decodeFloat32(bytes: Uint8Array): Float32Array {
+type Reader = "getFloat32" | "getInt32";
+
+// Read through a DataView because the buffers may be unaligned (typed-array views would throw).
+function decode<T extends Float32Array | Int32Array>(bytes: Uint8Array, out: new (n: number) => T, read: Reader): T {
   const n = Math.floor(bytes.byteLength / 4);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
-  return out;
+  const values = new out(n);
+  for (let i = 0; i < n; i++) values[i] = view[read](4 * i, true);
+  return values;
+}
+
+/** Little-endian float32 values. */
+export function decodeFloat32(bytes: Uint8Array): Float32Array {
+  return decode(bytes, Float32Array, "getFloat32");
 }
 
 /** Little-endian int32 values. */
 export function decodeInt32(bytes: Uint8Array): Int32Array {
-  const n = Math.floor(bytes.byteLength / 4);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) out[i] = view.getInt32(4 * i, true);
-  return out;
+  return decode(bytes, Int32Array, "getInt32");
 }
 
 /** A frame with no data (shown before the first update or when an update is malformed). */
