@@ -26,7 +26,8 @@ __all__ = ["DrilldownView", "display_positions"]
 
 # SVG scatter plots get slow beyond a few thousand points; larger sets are drawn thinned.
 MAX_POINTS = 2000
-_COLORS = {"original": "#7f7f7f", "reconstructed": "#1f77b4", "shuffled": "#ff7f0e"}
+# Panel (d) draws its lines in this order: the original last, on top of a close reconstruction.
+_COLORS = {"reconstructed": "#1f77b4", "shuffled": "#ff7f0e", "original": "#404040"}
 
 
 def display_positions(m: int, limit: int = MAX_POINTS) -> np.ndarray:
@@ -246,9 +247,9 @@ class DrilldownView:
             self._profile.x = list(drill.top_outputs)
             self._profile.y = np.vstack(
                 [
-                    drill.profile_original[position],
                     drill.profile_reconstructed[position],
                     drill.profile_shuffled[position],
+                    drill.profile_original[position],
                 ]
             )
         self.profile_figure.title = (

@@ -111,8 +111,6 @@ class Publisher:
             )
         }
         with dashboard.lock, dashboard.hold_sync():
-            # Spacing is measured between trait writes (what the page sees), not encodings.
-            self._last_update = time.monotonic()
             dashboard.top_n = top_n
             for name, value in payload.traits().items():
                 dashboard.set_trait(name, value)
@@ -129,3 +127,6 @@ class Publisher:
             self.updates += 1
             if resync:
                 dashboard.send_state(sorted(resync))
+        # Measured after the message left (hold_sync sends on exit), so the next one starts at
+        # least min_interval later: what the page sees is spaced, not just the encodings.
+        self._last_update = time.monotonic()
