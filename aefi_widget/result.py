@@ -60,7 +60,7 @@ class ResumeState:
     partial_delta_sum: np.ndarray | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ImportanceResult:
     """One snapshot of permutation importance, possibly partial (NaN where not computed yet).
 
@@ -122,6 +122,29 @@ class ImportanceResult:
         object.__setattr__(
             self, "groups", {str(k): tuple(str(m) for m in v) for k, v in self.groups.items()}
         )
+
+    def __eq__(self, other: object) -> bool:
+        """Same names, settings and numbers (NaN equal to NaN); progress fields are ignored."""
+        if not isinstance(other, ImportanceResult):
+            return NotImplemented
+        if (self.delta_sum is None) != (other.delta_sum is None):
+            return False
+        same_delta = self.delta_sum is None or np.array_equal(
+            self.delta_sum, other.delta_sum, equal_nan=True
+        )
+        return (
+            self.feature_names == other.feature_names
+            and self.output_names == other.output_names
+            and self.importances.shape == other.importances.shape
+            and np.array_equal(self.importances, other.importances, equal_nan=True)
+            and same_delta
+            and (self.baseline_error == other.baseline_error
+                 or (math.isnan(self.baseline_error) and math.isnan(other.baseline_error)))
+            and self.settings == other.settings
+            and self.groups == other.groups
+        )  # fmt: skip
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking arrays inside: not hashable
 
     # ------------------------------------------------------------------ basic views
     @property

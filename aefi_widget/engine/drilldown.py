@@ -87,14 +87,14 @@ def compute_drilldown(
     unit = engine.units[unit_index]
     baseline = engine._get_baseline()
     m = engine.samples_per_repeat
-    step = max(evaluation.MIN_FORWARD_ROWS, engine.batch_rows)
+    step = evaluation._aligned(max(evaluation.MIN_FORWARD_ROWS, engine.batch_rows))
     with evaluation.computing(engine._model):
         data = evaluation.round_data(engine, baseline, repeat)
         order = permutation(engine.seed, repeat, unit_index, m)
         recon_parts, error_parts = [], []
         for start in range(0, m, step):
             segment = Segment(unit_index, start, min(m, start + step), 0)
-            inputs, _ = evaluation.build_inputs(engine, data, [segment])
+            inputs, _, (segment,) = evaluation.build_inputs(engine, data, [segment])
             recon = evaluation.reconstruct(engine, inputs)
             target = evaluation.segment_target(engine, data, segment, order, inputs)
             errors = torch.as_tensor(engine._metric(recon, target)).to(torch.float64)

@@ -7,7 +7,9 @@ model runs once, and per-segment sums come back as float64 numbers.
 Exactness notes (they are why the code looks the way it does):
 - Forward calls get at least ``MIN_FORWARD_ROWS`` rows (padding with a copy of a real row): BLAS
   takes a different code path for very few rows, which would make results depend on batch size.
-  With >= 8 rows a sample's output does not depend on the other rows in the call.
+- Sample i always sits at a row congruent to i modulo ``ROW_ALIGNMENT`` in every forward call
+  (baseline and permuted alike): MKL's small-matrix kernels round a row differently depending on
+  its memory alignment. Segments are placed with a few gap rows to keep that true.
 - Importances sum ``error_perm_i - error_orig_i`` per sample in float64, so a feature the model
   ignores gets exactly 0, not a difference of two rounded means.
 """
@@ -15,6 +17,7 @@ Exactness notes (they are why the code looks the way it does):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,6 +37,10 @@ __all__ = ["MIN_FORWARD_ROWS", "Baseline", "RoundData", "SegmentResults", "check
            "compute_baseline", "computing", "probe_rows", "round_data", "run_segments"]  # fmt: skip
 
 MIN_FORWARD_ROWS = 16
+ROW_ALIGNMENT = 16
+# Groups up to this many columns update the first layer column by column (exact, batch-size
+# independent); larger groups use one matrix product (faster, equal to ~1 ulp).
+_ELEMENTWISE_GROUP_COLUMNS = 64
 _PROBE_ROWS = 16
 _OOM_ERRORS: tuple[type[BaseException], ...] = (MemoryError, torch.OutOfMemoryError)
 
@@ -137,14 +144,15 @@ def _forward(fn: Any, inputs: torch.Tensor, engine: PermutationImportance) -> to
     """Run ``fn`` on ``inputs`` (rows >= 16), splitting the call after out-of-memory errors.
 
     After an OOM the engine remembers a row cap (half the failed call) and splits larger calls
-    into near-equal parts of at least 8 rows, so every sample's output stays the same as in one
-    call (BLAS takes its few-row path below 8 rows). Fails clearly at 16 rows.
+    into parts of a multiple of 16 rows, so every sample's output stays the same as in one call.
+    Fails clearly at 16 rows.
     """
     rows = inputs.shape[0]
     cap = engine._oom_rows_cap
     if cap is not None and rows > cap:
-        parts = torch.tensor_split(inputs, -(-rows // cap))
-        return torch.cat([_forward(fn, part, engine) for part in parts])
+        # Parts of a multiple of ROW_ALIGNMENT rows keep every row's alignment.
+        parts = torch.split(inputs, max(ROW_ALIGNMENT, cap // ROW_ALIGNMENT * ROW_ALIGNMENT))
+        return torch.cat([_padded_call(fn, part, engine) for part in parts])
     try:
         return reconstruction_of(fn(inputs))
     except _OOM_ERRORS:
@@ -171,11 +179,12 @@ def compute_baseline(engine: PermutationImportance) -> Baseline:
     """Reconstruction and per-sample errors of the unpermuted data, in forward calls of the
     engine's batch size (the same code path as permuted samples)."""
     X, path = engine._X, engine._path
-    pieces = torch.split(X, max(MIN_FORWARD_ROWS, engine.batch_rows))
+    step = _aligned(max(MIN_FORWARD_ROWS, engine.batch_rows))
+    pieces = torch.split(X, step)
     pre = None
     if path.first is not None:
         pre = torch.cat([_padded_call(path.first, p, engine) for p in pieces])
-        pieces_pre = torch.split(pre, max(MIN_FORWARD_ROWS, engine.batch_rows))
+        pieces_pre = torch.split(pre, step)
         recon = torch.cat([_padded_call(path.rest, p, engine) for p in pieces_pre])
     else:
         recon = torch.cat([_padded_call(path.model, p, engine) for p in pieces])
@@ -215,17 +224,39 @@ def _permuted_columns(
     return data.X.index_select(0, source).index_select(1, cols), original
 
 
+def _aligned(rows: int) -> int:
+    return -(-rows // ROW_ALIGNMENT) * ROW_ALIGNMENT
+
+
+def place_segments(segments: list[Segment]) -> tuple[list[Segment], int]:
+    """Segments moved so sample ``start + j`` sits at a row congruent to it modulo 16, and the
+    rows the call needs (gaps included)."""
+    placed, row = [], 0
+    for segment in segments:
+        row += (segment.start - row) % ROW_ALIGNMENT
+        placed.append(dataclasses.replace(segment, offset=row))
+        row += segment.size
+    return placed, row
+
+
 def build_inputs(
     engine: PermutationImportance, data: RoundData, segments: list[Segment]
-) -> tuple[torch.Tensor, list[np.ndarray]]:
+) -> tuple[torch.Tensor, list[np.ndarray], list[Segment]]:
     """The forward call's input: permuted X rows (plain path) or first-layer outputs (rank-1).
 
-    Returns the (rows, width) buffer and each segment's permutation.
+    Returns the (rows, width) buffer, each segment's permutation, and the segments as placed in
+    the buffer (gap rows between them hold copies of a real row and are ignored).
     """
-    rows = sum(s.size for s in segments)
+    segments, rows = place_segments(segments)
     first = engine._path.first
     width = data.X.shape[1] if first is None else data.pre.shape[1]
+    filler = data.X[:1] if first is None else data.pre[:1]
     buffer = torch.empty((rows, width), dtype=data.X.dtype, device=data.X.device)
+    row = 0
+    for segment in segments:
+        if segment.offset > row:
+            buffer[row : segment.offset] = filler  # finite values in the gaps
+        row = segment.offset + segment.size
     orders = []
     weight_t = None if first is None else first.weight.detach().t()  # (d, h)
     for segment in segments:
@@ -243,17 +274,24 @@ def build_inputs(
             torch.addcmul(
                 data.pre[segment.start : segment.stop], shuffled - original, step, out=out
             )
+        elif len(unit.columns) <= _ELEMENTWISE_GROUP_COLUMNS:
+            # One exact elementwise rank-1 step per column: unlike a small matrix product, the
+            # result of a row does not depend on how many rows the call has.
+            delta = shuffled - original
+            out.copy_(data.pre[segment.start : segment.stop])
+            for k, column in enumerate(unit.columns):
+                out.addcmul_(delta[:, k : k + 1], weight_t[int(column)].unsqueeze(0))
         else:
             step = weight_t[torch.as_tensor(unit.columns, device=out.device)]
             torch.addmm(data.pre[segment.start : segment.stop], shuffled - original, step, out=out)
-    return buffer, orders
+    return buffer, orders, segments
 
 
 def run_segments(
     engine: PermutationImportance, baseline: Baseline, data: RoundData, segments: list[Segment]
 ) -> SegmentResults:
     """Evaluate ``segments`` in one forward call and reduce per segment."""
-    inputs, orders = build_inputs(engine, data, segments)
+    inputs, orders, segments = build_inputs(engine, data, segments)
     recon = reconstruct(engine, inputs)
     error_sums: list[float] = []
     delta_sums: list[np.ndarray] | None = [] if engine.per_output else None

@@ -67,6 +67,24 @@ def _leading_linear(
     return None
 
 
+def _has_hooks(module: torch.nn.Module) -> bool:
+    return bool(
+        module._forward_hooks
+        or module._forward_pre_hooks
+        or getattr(module, "_forward_hooks_with_kwargs", None)
+    )
+
+
+def _leading_containers(model: Any) -> list[torch.nn.Module]:
+    """The Sequentials passed through on the way to the first Linear."""
+    containers = []
+    seq = model if isinstance(model, torch.nn.Sequential) else getattr(model, "encoder", None)
+    while isinstance(seq, torch.nn.Sequential) and len(seq) > 0:
+        containers.append(seq)
+        seq = seq[0]
+    return containers
+
+
 def _run_modules(modules: list[torch.nn.Module]) -> Callable[[torch.Tensor], torch.Tensor]:
     def run(h: torch.Tensor) -> torch.Tensor:
         for module in modules:
@@ -113,8 +131,11 @@ def detect_forward_path(model: Any, probe: torch.Tensor, allow_rank1: bool = Tru
     d = probe.shape[1]
     if first.in_features != d or first.weight is None or first.weight.dim() != 2:
         return plain
-    # Forward hooks on the first layer or the model would be skipped by the split: stay plain.
-    if first._forward_hooks or first._forward_pre_hooks:
+    # Hooks on the model, its encoder, nested leading Sequentials or the first layer would be
+    # skipped (or see the wrong input) on the split path: stay plain.
+    skipped = [model, getattr(model, "encoder", None), first]
+    skipped += [m for m in _leading_containers(model) if isinstance(m, torch.nn.Module)]
+    if any(_has_hooks(m) for m in skipped if isinstance(m, torch.nn.Module)):
         return plain
     with torch.inference_mode():
         expected = plain.reconstruct(probe)

@@ -154,13 +154,16 @@ class PermutationImportance:
         self.feature_names = tuple(u.name for u in self.units)
         self.groups = {u.name: u.members for u in self.units if groups and u.name in groups}
         self.samples_per_repeat = resolve_max_samples(max_samples, self.n_samples)
-        self._max_samples = max_samples
+        # As plain JSON numbers (numpy scalars would not serialise).
+        self._max_samples = None if max_samples is None else max_samples.item() if hasattr(
+            max_samples, "item") else max_samples  # fmt: skip
 
         probe = evaluation.probe_rows(self._X)
         evaluation.check_reconstruction(self._model, probe, self._metric, self._custom_metric)
-        self._path: ForwardPath = detect_forward_path(
-            self._model, probe, allow_rank1=_forward_path == "auto"
-        )
+        with evaluation.computing(self._model):  # eval mode: no BatchNorm updates, no dropout
+            self._path: ForwardPath = detect_forward_path(
+                self._model, probe, allow_rank1=_forward_path == "auto"
+            )
         self.per_output = self._resolve_per_output(per_output)
         self.batch_rows = batch_size if batch_size is not None else self._auto_batch_rows()
         self._baseline: Baseline | None = None
