@@ -236,12 +236,15 @@ class ImportanceResult:
         mean = self._mean()
         std = self._std()
         n_done = self._n_done_array()
-        half_width = np.full(mean.shape, np.nan)
-        for i, n in enumerate(n_done):
-            if n == 1:
-                half_width[i] = 0.0
-            elif n > 1:
-                half_width[i] = t_quantile_975(int(n) - 1) * std[i] / math.sqrt(n)
+        # One t quantile per distinct repeat count (few), not per feature (up to 20,000).
+        quantile = {int(n): t_quantile_975(int(n) - 1) for n in np.unique(n_done) if n > 1}
+        t_values = np.array([quantile.get(int(n), 0.0) for n in n_done]) if quantile else 0.0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            half_width = np.where(
+                n_done > 1,
+                t_values * std / np.sqrt(np.maximum(n_done, 1)),
+                np.where(n_done == 1, 0.0, np.nan),
+            )
         positive = np.where(np.isnan(mean), 0.0, np.clip(mean, 0.0, None))
         total = positive.sum()
         normalized = positive / total if total > 0 else np.zeros_like(positive)

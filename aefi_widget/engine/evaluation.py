@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import threading
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -50,19 +52,38 @@ def computing(model: Any) -> Iterator[None]:
     """Inference mode plus eval mode for one piece of work; every training flag is restored.
 
     Entered per forward call, never across a generator's ``yield``, so neither inference mode nor
-    eval mode leaks into the caller's code between increments.
+    eval mode leaks into the caller's code between increments. A lock per model serialises
+    engines sharing one model (two explorers, a drilldown during a job): otherwise one could
+    restore train mode in the middle of another's forward call.
     """
-    flags: list[tuple[torch.nn.Module, bool]] = []
-    if isinstance(model, torch.nn.Module):
-        flags = [(m, m.training) for m in model.modules() if m.training]
-    try:
-        for module, _ in flags:
-            module.training = False
+    if not isinstance(model, torch.nn.Module):
         with torch.inference_mode():
             yield
-    finally:
-        for module, was_training in flags:
-            module.training = was_training
+        return
+    with _model_lock(model):
+        flags = [(m, m.training) for m in model.modules() if m.training]
+        try:
+            for module, _ in flags:
+                module.training = False
+            with torch.inference_mode():
+                yield
+        finally:
+            for module, was_training in flags:
+                module.training = was_training
+
+
+_MODEL_LOCKS: weakref.WeakKeyDictionary[torch.nn.Module, threading.RLock] = (
+    weakref.WeakKeyDictionary()
+)
+_MODEL_LOCKS_GUARD = threading.Lock()
+
+
+def _model_lock(model: torch.nn.Module) -> threading.RLock:
+    with _MODEL_LOCKS_GUARD:
+        lock = _MODEL_LOCKS.get(model)
+        if lock is None:
+            lock = _MODEL_LOCKS[model] = threading.RLock()
+        return lock
 
 
 def probe_rows(X: torch.Tensor) -> torch.Tensor:
