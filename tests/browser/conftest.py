@@ -75,11 +75,12 @@ def jupyter_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab
         folder.mkdir()
     _write_lab_settings(settings)
     port, token = free_port(), secrets.token_hex(16)
+    # "-m jupyterlab", not "-m jupyter lab": the latter execs whichever jupyter-lab script is first
+    # on PATH, possibly another interpreter's, whose kernels would not see this checkout.
     command = [
         sys.executable,
         "-m",
-        "jupyter",
-        "lab",
+        "jupyterlab",
         "--no-browser",
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.port={port}",
