@@ -17,7 +17,7 @@ mkdir -p "$STAMPS" test-artifacts
 # Debian's own python3 refuses root-wide pip installs (PEP 668); this machine exists to run tests.
 export PIP_BREAK_SYSTEM_PACKAGES=1
 
-section() { printf '\n==================== %s ====================\n' "$*"; }
+section() { printf '\n==================== %s (at %ds) ====================\n' "$*" "$SECONDS"; }
 # hash_of FILE...: a fingerprint of the files (and the interpreter) an install step depends on.
 hash_of() { { "$PYTHON" --version; cat "$@" 2>/dev/null; } | sha256sum | cut -d' ' -f1; }
 
