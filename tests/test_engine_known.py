@@ -38,7 +38,7 @@ def test_feature_with_zero_first_layer_weights_has_exactly_zero_importance(kind,
     keywords = {
         "plain": {"_forward_path": "plain"},
         "max_samples": {"max_samples": 0.6},
-        "small_batches": {"batch_size": 3},
+        "small_batches": {"batch_size": 5},
     }.get(kind, {})
     pi = aefi.PermutationImportance(
         model, correlated_data(40, d), n_repeats=4, metric=metric, seed=9, **keywords
