@@ -85,7 +85,7 @@ fi
 section "pytest (all tests, browser included)"
 # Exit code 5 (no tests collected) is a failure too: a run that tests nothing must not pass.
 set +e
-"$PYTHON" -m pytest
+"$PYTHON" -m pytest -ra --durations=10
 pytest_rc=$?
 set -e
 if [[ $pytest_rc -ne 0 ]]; then

@@ -143,6 +143,20 @@ class LabPage:
                 raise TimeoutError(f"cell {index} still running after {timeout_s} s")
             time.sleep(0.1)
 
+    def rerun_until_output(self, index: int, expected: str, timeout_s: float = 10.0) -> str:
+        """Re-run cell ``index`` until its output is ``expected``; return the last output.
+
+        For reading back state that a click sent to the kernel: the message travels
+        asynchronously, so one run right after the click can still see the old value.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self.run_cell(index)
+            output = self.output_text(index)
+            if output == expected or time.monotonic() > deadline:
+                return output
+            time.sleep(0.2)
+
     def output_text(self, index: int) -> str:
         """The text of cell ``index``'s outputs (stream, results and errors)."""
         outputs = self.cell(index).locator(".jp-OutputArea-output")

@@ -108,14 +108,9 @@ def test_explorer_streams_selects_pauses_and_finishes(lab: LabPage) -> None:
     assert feature, "bars must carry data-feature"
     # By name: the bars re-sort live, so "first" may be another bar a moment later.
     page.locator(f'[data-testid="aefi-bar"][data-feature="{feature}"]').first.click()
-    page.get_by_test_id("aefi-selected").filter(has_text=feature).wait_for(timeout=10_000)
-    deadline = time.monotonic() + 10.0
-    while True:  # the click reaches the kernel asynchronously
-        lab.run_cell(1)
-        if lab.output_text(1) == feature or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    assert lab.output_text(1) == feature
+    exact_name = re.compile(f"^{re.escape(feature)}$")
+    page.get_by_test_id("aefi-selected").filter(has_text=exact_name).wait_for(timeout=10_000)
+    assert lab.rerun_until_output(1, feature) == feature
 
     # (4) pause holds the counter still; resume finishes the job
     done_before_pause = rounds_done(rounds.inner_text())[0]

@@ -69,12 +69,5 @@ def test_thread_updates_reach_the_page_and_clicks_reach_python(lab: LabPage) -> 
     assert seen == sorted(seen)
 
     lab.page.get_by_test_id("bump").click()
-    # The click travels page -> kernel asynchronously; poll from a later cell until it has landed.
-    deadline = time.monotonic() + 10.0
-    while True:
-        lab.run_cell(1)
-        if lab.output_text(1) == "clicks 1" or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    assert lab.output_text(1) == "clicks 1"
+    assert lab.rerun_until_output(1, "clicks 1") == "clicks 1"
     lab.screenshot("harness")
