@@ -94,7 +94,7 @@ def jupyter_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab
     ]
     # Isolated runtime dir: no clash with a developer's running servers; unbuffered kernel output.
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(base / "runtime"), "PYTHONUNBUFFERED": "1"}
-    # The python3 kernelspec runs plain "python": make that this interpreter (a venv included).
+    # "python" in kernels and their subprocesses is this interpreter (a venv included).
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.pop("ANYWIDGET_HMR", None)  # its file watcher has no place in tests
     log_path = ARTIFACTS / "jupyterlab.log"
