@@ -1,0 +1,70 @@
+"""The benchmark script runs end to end on a tiny problem, so it cannot rot unnoticed."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+import torch
+
+_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_permutation.py"
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    # benchmarks/ is not a package: load the script by path, as `python benchmarks/...` would.
+    spec = importlib.util.spec_from_file_location("bench_permutation", _SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_main_prints_the_table_on_a_tiny_problem(
+    bench: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--d", "16", "--n", "40", "--repeats", "2", "--recipe-features", "2",
+            "--sklearn-features", "4", "--epochs", "2", "--matmul-size", "128",
+            "--min-overlap", "0"]  # fmt: skip
+    threads = torch.get_num_threads()
+    try:
+        timings = bench.main(argv)
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    for key in ("aefi", "recipe", "loop", "sklearn", "floor_full", "floor_rank1"):
+        assert timings[key].seconds > 0
+        assert timings[key].method in out
+    assert timings["recipe"].extrapolated and timings["sklearn"].extrapolated
+    assert not timings["loop"].extrapolated
+    assert "top-10 overlap" in out
+
+
+def test_recipe_and_whole_batch_loop_compute_the_same_numbers(bench: ModuleType) -> None:
+    model, X = bench.build_problem(d=12, n=30, epochs=1)
+    recipe = bench.recipe_batch4(model, X, [0, 5], repeats=2, seed=3)
+    loop = bench.loop_whole_batch(model, X, [0, 5], repeats=2, seed=3, target="permuted")
+    np.testing.assert_allclose(recipe, loop, rtol=1e-4, atol=1e-6)
+
+
+def test_sklearn_wrapper_gives_one_row_per_timed_column(bench: ModuleType) -> None:
+    model, X = bench.build_problem(d=12, n=30, epochs=1)
+    importances = bench.sklearn_importances(model, X, [1, 7], repeats=3)
+    assert importances.shape == (2, 3)
+    assert np.isfinite(importances).all()
+
+
+def test_rank1_flops_leave_out_the_first_layer(bench: ModuleType) -> None:
+    model, _ = bench.build_problem(d=8, n=10, epochs=0)  # layers 8-6-4-6-8
+    assert bench.linear_flops_per_sample(model, skip_first=False) == 2 * (48 + 24 + 24 + 48)
+    assert bench.linear_flops_per_sample(model, skip_first=True) == 2 * (24 + 24 + 48)
+
+
+def test_helpers(bench: ModuleType) -> None:
+    assert bench.spread_features(10, 3).tolist() == [0, 4, 9]
+    assert bench.spread_features(3, 10).tolist() == [0, 1, 2]
+    assert bench.top_overlap(np.arange(20.0), np.arange(20.0)[::-1], k=10) == 0
