@@ -24,7 +24,7 @@ import torch
 import aefi_widget as aefi
 
 torch.manual_seed(0)
-n, d = 300, 100
+n, d = 600, 100
 # Correlated data: 8 latent factors, a few columns carry most of the signal.
 X = torch.randn(n, 8) @ torch.randn(8, d) + 0.3 * torch.randn(n, d)
 X[:, :5] *= 4.0
@@ -38,8 +38,8 @@ for _ in range(50):
     loss = torch.nn.functional.mse_loss(model(X), X)
     loss.backward()
     optimizer.step()
-# batch_size fixes the work per chunk: 4 chunks (updates) per round, the job ~20 s here.
-explorer = aefi.Explorer(model, X, n_repeats={N_REPEATS}, batch_size=7_500, top=15)
+# batch_size fixes the work per chunk: 4 chunks (updates) a round; the job takes ~20 s here.
+explorer = aefi.Explorer(model, X, n_repeats={N_REPEATS}, batch_size=15_000, top=15)
 explorer
 """
 READ_SELECTION_CELL = "print(explorer.selected_feature)"
