@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
+import aefi_widget
 from aefi_widget.demo import (
     SeedLikeAutoencoder,
     make_correlated_data,
@@ -118,3 +119,14 @@ def test_training_accepts_arrays_and_tensors() -> None:
     from_tensor = train_autoencoder(seed_like_autoencoder(8), torch.tensor(values), epochs=2)
     for p, q in zip(from_array.parameters(), from_tensor.parameters(), strict=True):
         assert torch.equal(p, q)
+
+
+def test_informative_features_rank_first_after_default_training() -> None:
+    # What the quickstart notebook promises: a few clearly important features.
+    frame = make_correlated_data(n_samples=950, n_features=100, seed=0)
+    model = train_autoencoder(seed_like_autoencoder(100), frame)
+    result = aefi_widget.permutation_importance(model, frame, n_repeats=2, seed=0)
+    informative = frame.attrs["informative"]
+    assert sorted(result.top(len(informative))) == sorted(informative)
+    ranked = result.summary()["mean"]
+    assert ranked[informative].min() > 2 * ranked.median()
