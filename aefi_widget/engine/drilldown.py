@@ -87,7 +87,7 @@ def compute_drilldown(
     unit = engine.units[unit_index]
     baseline = engine._get_baseline()
     m = engine.samples_per_repeat
-    step = evaluation._aligned(max(evaluation.MIN_FORWARD_ROWS, engine.batch_rows))
+    step = evaluation._aligned(max(evaluation.MIN_FORWARD_ROWS, engine.call_rows))
     with evaluation.computing(engine._model):
         data = evaluation.round_data(engine, baseline, repeat)
         order = permutation(engine.seed, repeat, unit_index, m)

@@ -30,7 +30,7 @@ import torch
 from aefi_widget.engine.inputs import reconstruction_of
 from aefi_widget.engine.metrics import MetricFn
 from aefi_widget.engine.permutations import permutation, row_subset
-from aefi_widget.engine.plan import Segment
+from aefi_widget.engine.plan import Segment, split_calls
 
 if TYPE_CHECKING:
     from aefi_widget.engine.permutation import PermutationImportance
@@ -131,18 +131,21 @@ class Baseline:
     """Unpermuted quantities over all n samples, computed once.
 
     ``pre`` (n, h) is the first Linear's output on the rank-1 path (else None); ``recon`` (n, d)
-    the reconstruction; ``errors`` (n,) float64 per-sample errors against X; ``error`` their mean.
+    the reconstruction; ``errors`` (n,) float64 per-sample errors against X; ``error`` their mean;
+    ``columns`` (d, n) X transposed, so one feature's values are contiguous to gather from.
     """
 
     pre: torch.Tensor | None
     recon: torch.Tensor
     errors: torch.Tensor
     error: float
+    columns: torch.Tensor
 
 
 @dataclass(frozen=True)
 class RoundData:
-    """The samples one repeat evaluates: ``rows`` (m,) into X, and X, pre, recon, errors there."""
+    """The samples one repeat evaluates: ``rows`` (m,) into X, and X, pre, recon, errors and the
+    transposed X (d, m) there."""
 
     round: int
     rows: np.ndarray
@@ -150,13 +153,16 @@ class RoundData:
     pre: torch.Tensor | None
     recon: torch.Tensor
     errors: torch.Tensor
+    columns: torch.Tensor
 
 
 @dataclass(frozen=True)
 class SegmentResults:
-    """Per segment of one forward call: sum over its samples of error_perm - error_orig (float64),
-    and (with per_output) the (d,) float64 sum of abs(recon_perm - recon)."""
+    """Per evaluated segment (a chunk's segments, cut at forward-call boundaries): the sum over
+    its samples of error_perm - error_orig (float64), and (with per_output) the (d,) float64
+    sum of abs(recon_perm - recon)."""
 
+    segments: list[Segment]
     error_sums: list[float]
     delta_sums: list[np.ndarray] | None
 
@@ -200,7 +206,7 @@ def compute_baseline(engine: PermutationImportance) -> Baseline:
     """Reconstruction and per-sample errors of the unpermuted data, in forward calls of the
     engine's batch size (the same code path as permuted samples)."""
     X, path = engine._X, engine._path
-    step = _aligned(max(MIN_FORWARD_ROWS, engine.batch_rows))
+    step = _aligned(max(MIN_FORWARD_ROWS, engine.call_rows))
     pieces = torch.split(X, step)
     pre = None
     if path.first is not None:
@@ -219,30 +225,35 @@ def compute_baseline(engine: PermutationImportance) -> Baseline:
             f"the unpermuted reconstruction error is NaN or inf for {bad} sample(s) (metric "
             f"{engine.metric_name!r}); 'rmse_pct' needs samples with a non-zero norm"
         )
-    return Baseline(pre=pre, recon=recon, errors=errors, error=float(errors.mean()))
+    return Baseline(pre, recon, errors, float(errors.mean()), X.t().contiguous())
 
 
 def round_data(engine: PermutationImportance, baseline: Baseline, repeat: int) -> RoundData:
     """The repeat's sample subset (all samples without ``max_samples``) and its baselines."""
     rows = row_subset(engine.seed, repeat, engine.n_samples, engine.samples_per_repeat)
+    b = baseline
     if len(rows) == engine.n_samples:
-        return RoundData(repeat, rows, engine._X, baseline.pre, baseline.recon, baseline.errors)
+        return RoundData(repeat, rows, engine._X, b.pre, b.recon, b.errors, b.columns)
     index = torch.as_tensor(rows, device=engine._X.device)
-    pre = None if baseline.pre is None else baseline.pre[index]
+    pre = None if b.pre is None else b.pre[index]
+    X = engine._X[index]
     return RoundData(
-        repeat, rows, engine._X[index], pre, baseline.recon[index], baseline.errors[index]
+        repeat, rows, X, pre, b.recon[index], b.errors[index], b.columns.index_select(1, index)
     )
 
 
 def _permuted_columns(
     data: RoundData, segment: Segment, columns: np.ndarray, order: np.ndarray
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Shuffled and original values of ``columns`` for the segment's samples: (len, |columns|)."""
+    """Shuffled and original values of ``columns`` for the segment's samples: (len, |columns|).
+
+    Read from the transposed X, where a feature's values are contiguous: gathering whole rows of
+    X first would move d times more memory.
+    """
     device = data.X.device
     source = torch.as_tensor(order[segment.start : segment.stop], device=device)
-    cols = torch.as_tensor(columns, device=device)
-    original = data.X[segment.start : segment.stop].index_select(1, cols)
-    return data.X.index_select(0, source).index_select(1, cols), original
+    values = data.columns[torch.as_tensor(columns, device=device)]  # (|columns|, m)
+    return values.index_select(1, source).t(), values[:, segment.start : segment.stop].t()
 
 
 def _aligned(rows: int) -> int:
@@ -311,11 +322,26 @@ def build_inputs(
 def run_segments(
     engine: PermutationImportance, baseline: Baseline, data: RoundData, segments: list[Segment]
 ) -> SegmentResults:
-    """Evaluate ``segments`` in one forward call and reduce per segment."""
-    inputs, orders, segments = build_inputs(engine, data, segments)
-    recon = reconstruct(engine, inputs)
+    """Evaluate a chunk's ``segments`` in cache-sized forward calls; reduce per segment."""
+    evaluated: list[Segment] = []
     error_sums: list[float] = []
     delta_sums: list[np.ndarray] | None = [] if engine.per_output else None
+    for call in split_calls(segments, engine.call_rows):
+        placed = _evaluate_call(engine, data, call, error_sums, delta_sums)
+        evaluated.extend(placed)
+    return SegmentResults(evaluated, error_sums, delta_sums)
+
+
+def _evaluate_call(
+    engine: PermutationImportance,
+    data: RoundData,
+    segments: list[Segment],
+    error_sums: list[float],
+    delta_sums: list[np.ndarray] | None,
+) -> list[Segment]:
+    """One forward call: append each segment's sums; return the segments as placed."""
+    inputs, orders, segments = build_inputs(engine, data, segments)
+    recon = reconstruct(engine, inputs)
     for segment, order in zip(segments, orders, strict=True):
         piece = recon[segment.offset : segment.offset + segment.size]
         target = segment_target(engine, data, segment, order, inputs)
@@ -332,7 +358,7 @@ def run_segments(
         if delta_sums is not None:
             moved = (piece - data.recon[segment.start : segment.stop]).abs_()
             delta_sums.append(torch.sum(moved, dim=0, dtype=torch.float64).cpu().numpy())
-    return SegmentResults(error_sums, delta_sums)
+    return segments
 
 
 def reconstruct(engine: PermutationImportance, inputs: torch.Tensor) -> torch.Tensor:

@@ -56,6 +56,10 @@ _TARGET_CHUNK_SECONDS = 0.25
 # work plan (and with it every floating-point sum) is the same on every run with the same settings.
 _ASSUMED_FLOPS = {"cpu": 150e9, "cuda": 20e12, "mps": 2e12}
 _MEMORY_BUDGET_BYTES = {"cpu": 512 * 2**20, "cuda": 2 * 2**30, "mps": 1 * 2**30}
+# CPU forward calls: intermediate activations of about this size stay in the caches, where the
+# element-wise layers (ReLU, bias) and our reductions run at cache speed (measured in benchmarks/).
+_CALL_BUDGET_BYTES = {"cpu": 64 * 2**20}
+_MIN_CALL_ROWS = 256
 
 
 class PermutationImportance:
@@ -86,7 +90,8 @@ class PermutationImportance:
     device : str or torch.device, optional
         Where to compute; default the model's device. Another device works on a copy of the model.
     batch_size : int, optional
-        Permuted samples per forward call; default sized from memory and a ~0.25 s time budget.
+        Permuted samples per forward call (and per snapshot). By default a snapshot covers about
+        0.25 s of work, run in cache-sized forward calls. The numbers never depend on it.
     per_output : bool or "always", default True
         Accumulate ``delta_recon`` (F x d); turned off with a warning past 25 million entries
         unless "always".
@@ -165,7 +170,10 @@ class PermutationImportance:
                 self._model, probe, allow_rank1=_forward_path == "auto"
             )
         self.per_output = self._resolve_per_output(per_output)
+        # A chunk (batch_rows samples) is the unit of the plan and of snapshots; it runs in
+        # forward calls of call_rows samples, small enough that activations stay in cache.
         self.batch_rows = batch_size if batch_size is not None else self._auto_batch_rows()
+        self.call_rows = batch_size if batch_size is not None else self._auto_call_rows()
         self._baseline: Baseline | None = None
         self._baseline_lock = threading.Lock()
         # Row cap for forward calls after an out-of-memory error (see evaluation._forward).
@@ -208,6 +216,16 @@ class PermutationImportance:
         m = self.samples_per_repeat
         # Whole units per call when they fit: fewer, contiguous pieces to reduce.
         return (rows // m) * m if rows >= m else rows
+
+    def _auto_call_rows(self) -> int:
+        """Samples per forward call: activations within a cache-sized budget (CPU only)."""
+        budget = _CALL_BUDGET_BYTES.get(self.device.type)
+        if budget is None:
+            return self.batch_rows  # accelerators want the largest calls
+        floats = activation_floats_per_row(self._model, self.n_inputs)
+        rows = budget // max(1, floats * self._X.element_size())
+        rows = rows // evaluation.ROW_ALIGNMENT * evaluation.ROW_ALIGNMENT
+        return max(_MIN_CALL_ROWS, min(self.batch_rows, rows))
 
     # ------------------------------------------------------------------ public API
     @property
@@ -298,7 +316,7 @@ class PermutationImportance:
                 if data is None or data.round != state.round:
                     data = evaluation.round_data(self, baseline, state.round)
                 result = evaluation.run_segments(self, baseline, data, segments)
-            state.absorb(result, segments, m)
+            state.absorb(result, m)
             state.evaluations_done += sum(s.size for s in segments)
             state.advance(chunks)
             state.elapsed_s += time.perf_counter() - started
@@ -410,9 +428,9 @@ class _RunState:
         state.elapsed_s = result.elapsed_s
         return state
 
-    def absorb(self, result: evaluation.SegmentResults, segments: list, m: int) -> None:
-        """Add one forward call's per-segment sums; commit units whose repeat is finished."""
-        for i, segment in enumerate(segments):
+    def absorb(self, result: evaluation.SegmentResults, m: int) -> None:
+        """Add one chunk's per-segment sums; commit units whose repeat is finished."""
+        for i, segment in enumerate(result.segments):
             self.partial_error += result.error_sums[i]
             if self.partial_delta is not None:
                 self.partial_delta += result.delta_sums[i]
