@@ -286,7 +286,7 @@ class Job:
         self._active_since = None
 
     def _close(self, generator: Iterator[ImportanceResult]) -> None:
-        """Close a cancelled generator so the engine restores the model (training flags)."""
+        """Close a cancelled generator so the engine runs its clean-up (its final checkpoint)."""
         close = getattr(generator, "close", None)
         if close is None:
             return

@@ -225,8 +225,8 @@ class ImportanceResult:
         )
 
     # ------------------------------------------------------------------ summary tables
-    def summary(self) -> pd.DataFrame:
-        """Per-feature table, sorted by rank (most important first).
+    def summary(self, sort: bool = True) -> pd.DataFrame:
+        """Per-feature table, sorted by rank (most important first), or in feature order.
 
         Columns: ``mean``, ``std`` (ddof=1), ``ci_low``/``ci_high`` (95 % Student-t interval of the
         mean over repeats; equal to the mean with a single repeat), ``normalized`` (share of the
@@ -264,7 +264,7 @@ class ImportanceResult:
         rank = np.empty(len(order), dtype=np.int64)
         rank[order] = np.arange(1, len(order) + 1)
         table.insert(5, "rank", rank)
-        return table.iloc[order]
+        return table.iloc[order] if sort else table
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy table of finished evaluations: columns ``feature``, ``repeat``, ``delta_error``."""

@@ -42,11 +42,11 @@ CELLS = [
     ),
     new_code_cell("explorer = aefi.Explorer(model, held_out, n_repeats=10, seed=0)\nexplorer"),
     new_markdown_cell(
-        "## `target=\"original\"` or `target=\"permuted\"`?\n\n"
-        "With the default `target=\"original\"`, the reconstruction of the shuffled data is "
+        '## `target="original"` or `target="permuted"`?\n\n'
+        'With the default `target="original"`, the reconstruction of the shuffled data is '
         "compared with the **unshuffled** samples: a feature is important when the model needs "
         "it to reconstruct the data, including the feature itself. This is standard permutation "
-        "importance. With `target=\"permuted\"`, the reconstruction is compared with the "
+        'importance. With `target="permuted"`, the reconstruction is compared with the '
         "**shuffled** input, as the common DataLoader recipe does (it feeds the permuted batch "
         "as its own target): it measures how badly the model copes with an implausible input, "
         "and a model that copies a feature straight through scores it 0."

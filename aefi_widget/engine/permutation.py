@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 import os
 import secrets
 import threading
@@ -159,9 +160,9 @@ class PermutationImportance:
         self.feature_names = tuple(u.name for u in self.units)
         self.groups = {u.name: u.members for u in self.units if groups and u.name in groups}
         self.samples_per_repeat = resolve_max_samples(max_samples, self.n_samples)
-        # As plain JSON numbers (numpy scalars would not serialise).
-        self._max_samples = None if max_samples is None else max_samples.item() if hasattr(
-            max_samples, "item") else max_samples  # fmt: skip
+        self._max_samples = None if max_samples is None else float(max_samples)
+        if isinstance(max_samples, numbers.Integral):
+            self._max_samples = int(max_samples)  # settings stay plain JSON numbers
 
         probe = evaluation.probe_rows(self._X)
         evaluation.check_reconstruction(self._model, probe, self._metric, self._custom_metric)
@@ -178,6 +179,7 @@ class PermutationImportance:
         self._baseline_lock = threading.Lock()
         # Row cap for forward calls after an out-of-memory error (see evaluation._forward).
         self._oom_rows_cap: int | None = None
+        self._fingerprint: dict[str, str] | None = None
 
     # ------------------------------------------------------------------ set-up helpers
     def _model_on_device(self, model: Any, model_device: torch.device) -> Any:
@@ -263,8 +265,14 @@ class PermutationImportance:
         }
 
     def fingerprint(self) -> dict[str, str]:
-        """SHA-256 digests of the model's parameters, of X, and of the settings that fix results."""
-        return fingerprint_of(self._model, self._X, self._result_settings())
+        """SHA-256 digests of the model's parameters, of X, and of the settings that fix results.
+
+        Hashed once per engine (seconds for a large model): like the cached baseline, it assumes
+        the model does not change while the engine uses it.
+        """
+        if self._fingerprint is None:
+            self._fingerprint = fingerprint_of(self._model, self._X, self._result_settings())
+        return self._fingerprint
 
     def _result_settings(self) -> dict[str, Any]:
         keep = ("method", "metric", "target", "seed", "max_samples", "samples_per_repeat",

@@ -52,6 +52,17 @@ def _figure(title: str, marks: list[Any], x: Any, y: Any, x_label: str, y_label:
     )
 
 
+def _legend_scatter(name: str, x: LinearScale, y: LinearScale) -> Scatter:
+    """Small points in the colour of ``name``, labelled in the legend."""
+    return Scatter(
+        scales={"x": x, "y": y},
+        colors=[_COLORS[name]],
+        default_size=10,
+        labels=[name],
+        display_legend=True,
+    )
+
+
 class DrilldownView:
     """The four drilldown panels for one engine; ``show(name)`` switches the feature.
 
@@ -89,20 +100,8 @@ class DrilldownView:
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
         xa, ya = LinearScale(), LinearScale()
-        self._recon = Scatter(
-            scales={"x": xa, "y": ya},
-            colors=[_COLORS["reconstructed"]],
-            default_size=10,
-            labels=["reconstructed"],
-            display_legend=True,
-        )
-        self._shuffled = Scatter(
-            scales={"x": xa, "y": ya},
-            colors=[_COLORS["shuffled"]],
-            default_size=10,
-            labels=["shuffled"],
-            display_legend=True,
-        )
+        self._recon = _legend_scatter("reconstructed", xa, ya)
+        self._shuffled = _legend_scatter("shuffled", xa, ya)
         self._diagonal = Lines(scales={"x": xa, "y": ya}, colors=["#999999"], line_style="dashed")
         self.values_figure = _figure(
             "(a) values",
