@@ -37,7 +37,15 @@ def display_positions(m: int, limit: int = MAX_POINTS) -> np.ndarray:
     return np.unique(np.linspace(0, m - 1, limit).round().astype(np.int64))
 
 
-def _figure(title: str, marks: list[Any], x: Any, y: Any, x_label: str, y_label: str) -> Figure:
+def _figure(
+    title: str,
+    marks: list[Any],
+    x: Any,
+    y: Any,
+    x_label: str,
+    y_label: str,
+    legend_location: str = "top-left",
+) -> Figure:
     axes = [
         Axis(scale=x, label=x_label, tick_rotate=-30 if isinstance(x, OrdinalScale) else 0),
         Axis(scale=y, label=y_label, side="left", label_offset="40px"),
@@ -46,9 +54,10 @@ def _figure(title: str, marks: list[Any], x: Any, y: Any, x_label: str, y_label:
         title=title,
         marks=marks,
         axes=axes,
-        fig_margin={"top": 40, "bottom": 60, "left": 60, "right": 20},
+        # Room on the right for the last rotated output name.
+        fig_margin={"top": 40, "bottom": 60, "left": 60, "right": 40},
         layout=widgets.Layout(width="460px", height="300px"),
-        legend_location="top-left",
+        legend_location=legend_location,
     )
 
 
@@ -138,8 +147,9 @@ class DrilldownView:
             display_legend=True,
             marker="circle",
         )
+        # Outputs are sorted by how much they move, so the lines are tallest on the left.
         self.profile_figure = _figure(
-            "(d) sample profile", [self._profile], xd, yd, "output", "value"
+            "(d) sample profile", [self._profile], xd, yd, "output", "value", "top-right"
         )
         self.message = widgets.HTML("")
         self.widget = widgets.VBox(
