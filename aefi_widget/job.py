@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -76,6 +77,10 @@ class Job:
         ``empty_result()`` and ``evaluations_total``, e.g. a ``PermutationImportance``.
     resume : ImportanceResult, optional
         A snapshot (with its ``resume`` state) to continue from instead of starting afresh.
+    checkpoint : path, optional
+        Checkpoint file for this run: resumed from when it exists (and matches the model, data
+        and settings), written atomically every few seconds and when the job ends, is cancelled
+        or fails. Needs an engine whose ``increments`` takes ``checkpoint=``.
 
     Notes
     -----
@@ -86,9 +91,16 @@ class Job:
     cancelling a job that never started notifies on the caller's thread).
     """
 
-    def __init__(self, engine: Any, resume: ImportanceResult | None = None) -> None:
+    def __init__(
+        self,
+        engine: Any,
+        resume: ImportanceResult | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.engine = engine
         self._resume_from = resume
+        # Passed to engine.increments(checkpoint=...): resume from it, save to it (atomically).
+        self._checkpoint = checkpoint
         self._total = int(engine.evaluations_total)
         self._snapshot: ImportanceResult = resume if resume is not None else engine.empty_result()
         # Evaluations a resumed snapshot already held do not count towards this job's rate.
@@ -241,7 +253,8 @@ class Job:
         final: JobStatus = "cancelled"
         try:
             # Inside the try: an engine that validates eagerly raises here, not in next().
-            generator = self.engine.increments(resume=self._resume_from)
+            keywords = {} if self._checkpoint is None else {"checkpoint": self._checkpoint}
+            generator = self.engine.increments(resume=self._resume_from, **keywords)
             while self._hold_while_paused():
                 snapshot = next(generator, None)
                 if snapshot is None:

@@ -285,15 +285,21 @@ class PermutationImportance:
         """A result with nothing computed yet (all-NaN importances)."""
         return self._snapshot(_RunState.fresh(self), elapsed_s=0.0)
 
-    def increments(self, resume: ImportanceResult | None = None) -> Iterator[ImportanceResult]:
-        """Yield a snapshot after every forward call, continuing from ``resume`` when given.
+    def increments(
+        self,
+        resume: ImportanceResult | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
+    ) -> Iterator[ImportanceResult]:
+        """Yield a snapshot after every chunk of work, continuing from ``resume`` when given.
 
         Each snapshot is immutable; partial rounds show as NaN. Stop iterating at any time: the
         last snapshot's ``resume`` field lets a later call continue with identical numbers.
+        ``checkpoint`` (a path) overrides the engine's own ``checkpoint`` for this run.
         """
-        fingerprint = self.fingerprint() if self.checkpoint is not None else None
-        if resume is None and fingerprint is not None and self.checkpoint.exists():
-            resume = load_checkpoint(self.checkpoint, fingerprint)
+        path = self.checkpoint if checkpoint is None else Path(checkpoint)
+        fingerprint = self.fingerprint() if path is not None else None
+        if resume is None and fingerprint is not None and path.exists():
+            resume = load_checkpoint(path, fingerprint)
         state = _RunState.fresh(self) if resume is None else _RunState.resumed(self, resume)
         baseline = self._get_baseline()
         if fingerprint is None:
@@ -304,13 +310,13 @@ class PermutationImportance:
         try:
             for snapshot in self._compute(state, baseline):
                 if time.monotonic() - last_saved >= self.checkpoint_every:
-                    save_checkpoint(self.checkpoint, snapshot, fingerprint)
+                    save_checkpoint(path, snapshot, fingerprint)
                     last_saved = time.monotonic()
                 yield snapshot
         finally:
             # Also on errors and on close() (cancel): keep every finished chunk.
             if snapshot is not None:
-                save_checkpoint(self.checkpoint, snapshot, fingerprint)
+                save_checkpoint(path, snapshot, fingerprint)
 
     def _compute(self, state: _RunState, baseline: Baseline) -> Iterator[ImportanceResult]:
         """The work loop: one forward call, then one snapshot, until every round is done."""
