@@ -48,6 +48,18 @@ MODELS = {
     "vae_tuple": (lambda: TinyVAE(D), {}, "plain", True),
     "skip_connection": (lambda: SkipAE(D), {}, "plain", True),
     "sequential_float32": (lambda: sequential_ae(D, dtype=torch.float32), {}, "rank1", False),
+    "encoder_decoder_float32": (
+        lambda: EncoderDecoderAE(D, dtype=torch.float32),
+        {},
+        "rank1",
+        False,
+    ),
+    "sequential_float32_modules": (
+        lambda: sequential_ae(D, dtype=torch.float32),
+        {"_forward_path": "rank1"},
+        "rank1",
+        False,
+    ),
 }
 METRICS = {"mse": "mse", "mae": "mae", "rmse_pct": "rmse_pct", "custom": cube_metric}
 
@@ -78,6 +90,9 @@ def _compare(model_name: str, **keywords) -> aefi.ImportanceResult:
     X = _data()
     pi = aefi.PermutationImportance(model, X, **extra, **keywords)
     assert pi.forward_path == path
+    # float32 CPU rank-1 models run the rest as fused oneDNN kernels unless told otherwise.
+    fused = path == "rank1" and not float64 and "_forward_path" not in extra
+    assert pi.settings["fused_kernels"] == fused
     result = pi.run()
     reference_keywords = {
         k: v for k, v in keywords.items() if k not in ("per_output", "batch_size")

@@ -8,7 +8,9 @@ it adds the term to the precomputed pre-activation and runs the rest of the netw
 first layer's matrix product (a third of the work in a symmetric autoencoder).
 
 Detection is conservative: the split model must reproduce the model's own output bit for bit on
-probe rows, otherwise the plain path is used.
+probe rows, otherwise the plain path is used. When the rest is a chain of known layers it then
+runs as fused oneDNN kernels (:mod:`aefi_widget.engine.fused`), checked against the modules on
+the same rows.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import torch
 
+from aefi_widget.engine.fused import fuse_chain, has_hooks
 from aefi_widget.engine.inputs import reconstruction_of
 
 __all__ = [
@@ -34,12 +37,14 @@ class ForwardPath:
     """The model as the engine calls it.
 
     ``model(x)`` maps (rows, d) inputs to (rows, d) reconstructions. On the rank-1 path, ``first``
-    is the leading Linear (weight (h, d)) and ``rest(pre)`` maps its (rows, h) output onward.
+    is the leading Linear (weight (h, d)) and ``rest(pre)`` maps its (rows, h) output onward;
+    ``fused`` says whether ``rest`` runs as fused kernels rather than through the modules.
     """
 
     model: Callable[[torch.Tensor], Any]
     first: torch.nn.Linear | None = None
     rest: Callable[[torch.Tensor], torch.Tensor] | None = None
+    fused: bool = False
 
     @property
     def kind(self) -> str:
@@ -67,14 +72,6 @@ def _leading_linear(
     return None
 
 
-def _has_hooks(module: torch.nn.Module) -> bool:
-    return bool(
-        module._forward_hooks
-        or module._forward_pre_hooks
-        or getattr(module, "_forward_hooks_with_kwargs", None)
-    )
-
-
 def _leading_containers(model: Any) -> list[torch.nn.Module]:
     """The Sequentials passed through on the way to the first Linear."""
     containers = []
@@ -94,13 +91,37 @@ def _run_modules(modules: list[torch.nn.Module]) -> Callable[[torch.Tensor], tor
     return run
 
 
-def _candidate_split(
-    model: Any,
-) -> tuple[torch.nn.Linear, Callable[[torch.Tensor], torch.Tensor]] | None:
+def _flat(modules: list[torch.nn.Module]) -> list[torch.nn.Module] | None:
+    """Plain ``nn.Sequential`` s expanded into their layers; None if a container has hooks."""
+    flat: list[torch.nn.Module] = []
+    for module in modules:
+        if type(module) is torch.nn.Sequential:
+            if has_hooks(module):
+                return None
+            inner = _flat(list(module))
+            if inner is None:
+                return None
+            flat += inner
+        else:
+            flat.append(module)
+    return flat
+
+
+@dataclass(frozen=True)
+class _Split:
+    """The first Linear, the rest as a callable, and the rest as a flat list of layers when it
+    is plainly their composition (else None: the rest cannot be fused)."""
+
+    first: torch.nn.Linear
+    rest: Callable[[torch.Tensor], torch.Tensor]
+    layers: list[torch.nn.Module] | None
+
+
+def _candidate_split(model: Any) -> _Split | None:
     if isinstance(model, torch.nn.Sequential):
         found = _leading_linear(model)
         if found is not None:
-            return found[0], _run_modules(found[1])
+            return _Split(found[0], _run_modules(found[1]), _flat(found[1]))
     encoder = getattr(model, "encoder", None)
     decoder = getattr(model, "decoder", None)
     if isinstance(model, torch.nn.Module) and isinstance(encoder, torch.nn.Sequential):
@@ -111,15 +132,45 @@ def _candidate_split(
             def rest(pre: torch.Tensor) -> torch.Tensor:
                 return reconstruction_of(decoder(encoder_rest(pre)))
 
-            return found[0], rest
+            layers = None
+            if type(decoder) is torch.nn.Sequential:
+                layers = _flat([*found[1], decoder])
+            return _Split(found[0], rest, layers)
     return None
 
 
-def detect_forward_path(model: Any, probe: torch.Tensor, allow_rank1: bool = True) -> ForwardPath:
+def _fused_rest(
+    split: _Split, pre: torch.Tensor, expected: torch.Tensor
+) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The rest as fused kernels, if they exist here and agree with the modules on ``pre``.
+
+    Agreement is to float32 rounding (different kernels sum in a different order), not bitwise;
+    the bitwise check that the split is the model has already passed.
+    """
+    if split.layers is None:
+        return None
+    chain = fuse_chain(split.layers, pre.dtype, pre.device)
+    if chain is None:
+        return None
+    try:
+        got = chain(pre)
+    except Exception:  # kernels unavailable for this build or shape: stay with the modules
+        return None
+    scale = float(expected.abs().max()) if expected.numel() else 0.0
+    tolerance = 1e-4 * max(1.0, scale)
+    if got.shape != expected.shape or not torch.allclose(got, expected, rtol=1e-4, atol=tolerance):
+        return None
+    return chain
+
+
+def detect_forward_path(
+    model: Any, probe: torch.Tensor, allow_rank1: bool = True, allow_fused: bool = True
+) -> ForwardPath:
     """Choose the rank-1 path when it provably computes the model's function on ``probe`` rows.
 
     ``probe`` (rows >= 16, d) must be real data rows; the check runs the model, then the split
-    model, under ``torch.inference_mode`` and requires identical outputs.
+    model, under ``torch.inference_mode`` and requires identical outputs. With ``allow_fused``
+    the rest then runs as fused kernels where :func:`_fused_rest` accepts them.
     """
     plain = ForwardPath(model=model)
     if not allow_rank1:
@@ -127,7 +178,7 @@ def detect_forward_path(model: Any, probe: torch.Tensor, allow_rank1: bool = Tru
     split = _candidate_split(model)
     if split is None:
         return plain
-    first, rest = split
+    first, rest = split.first, split.rest
     d = probe.shape[1]
     if first.in_features != d or first.weight is None or first.weight.dim() != 2:
         return plain
@@ -135,16 +186,20 @@ def detect_forward_path(model: Any, probe: torch.Tensor, allow_rank1: bool = Tru
     # skipped (or see the wrong input) on the split path: stay plain.
     skipped = [model, getattr(model, "encoder", None), first]
     skipped += [m for m in _leading_containers(model) if isinstance(m, torch.nn.Module)]
-    if any(_has_hooks(m) for m in skipped if isinstance(m, torch.nn.Module)):
+    if any(has_hooks(m) for m in skipped if isinstance(m, torch.nn.Module)):
         return plain
     with torch.inference_mode():
         expected = plain.reconstruct(probe)
         try:
-            got = rest(first(probe))
+            pre = first(probe)
+            got = rest(pre)
         except Exception:  # a model whose pieces do not compose is simply not splittable
             return plain
-    if got.shape != expected.shape or not torch.equal(got, expected):
-        return plain
+        if got.shape != expected.shape or not torch.equal(got, expected):
+            return plain
+        fused = _fused_rest(split, pre, got) if allow_fused else None
+    if fused is not None:
+        return ForwardPath(model=model, first=first, rest=fused, fused=True)
     return ForwardPath(model=model, first=first, rest=rest)
 
 
