@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import threading
 import weakref
 from collections.abc import Iterator
@@ -302,7 +303,7 @@ def build_inputs(
             out[:, torch.as_tensor(unit.columns, device=out.device)] = shuffled
         elif len(unit.columns) == 1:
             # pre + (x_perm_j - x_j) * W[:, j]: the rank-1 update of the first layer.
-            step = weight_t[int(unit.columns[0])].unsqueeze(0)
+            step = weight_t[int(unit.columns[0])].contiguous().unsqueeze(0)
             torch.addcmul(
                 data.pre[segment.start : segment.stop], shuffled - original, step, out=out
             )
@@ -312,11 +313,30 @@ def build_inputs(
             delta = shuffled - original
             out.copy_(data.pre[segment.start : segment.stop])
             for k, column in enumerate(unit.columns):
-                out.addcmul_(delta[:, k : k + 1], weight_t[int(column)].unsqueeze(0))
+                out.addcmul_(delta[:, k : k + 1], weight_t[int(column)].contiguous().unsqueeze(0))
         else:
             step = weight_t[torch.as_tensor(unit.columns, device=out.device)]
             torch.addmm(data.pre[segment.start : segment.stop], shuffled - original, step, out=out)
     return buffer, orders, segments
+
+
+class _Scratch:
+    """Reusable buffers for one chunk's reductions, by use: (rows, d) each, grown as needed.
+
+    Writing each segment's differences to fresh memory costs a read from DRAM per cache line
+    first; reused buffers stay in cache.
+    """
+
+    def __init__(self, width: int, device: torch.device) -> None:
+        self._width, self._device = width, device
+        self._buffers: dict[str, torch.Tensor] = {}
+
+    def rows(self, use: str, rows: int, dtype: torch.dtype) -> torch.Tensor:
+        buffer = self._buffers.get(use)
+        if buffer is None or buffer.shape[0] < rows:
+            buffer = torch.empty((rows, self._width), dtype=dtype, device=self._device)
+            self._buffers[use] = buffer
+        return buffer[:rows]
 
 
 def run_segments(
@@ -326,8 +346,9 @@ def run_segments(
     evaluated: list[Segment] = []
     error_sums: list[float] = []
     delta_sums: list[np.ndarray] | None = [] if engine.per_output else None
+    scratch = _Scratch(engine.n_inputs, data.X.device)
     for call in split_calls(segments, engine.call_rows):
-        placed = _evaluate_call(engine, data, call, error_sums, delta_sums)
+        placed = _evaluate_call(engine, data, call, error_sums, delta_sums, scratch)
         evaluated.extend(placed)
     return SegmentResults(evaluated, error_sums, delta_sums)
 
@@ -338,6 +359,7 @@ def _evaluate_call(
     segments: list[Segment],
     error_sums: list[float],
     delta_sums: list[np.ndarray] | None,
+    scratch: _Scratch,
 ) -> list[Segment]:
     """One forward call: append each segment's sums; return the segments as placed."""
     inputs, orders, segments = build_inputs(engine, data, segments)
@@ -345,7 +367,12 @@ def _evaluate_call(
     for segment, order in zip(segments, orders, strict=True):
         piece = recon[segment.offset : segment.offset + segment.size]
         target = segment_target(engine, data, segment, order, inputs)
-        errors = torch.as_tensor(engine._metric(piece, target))
+        if engine._custom_metric:
+            errors = torch.as_tensor(engine._metric(piece, target))
+        else:
+            errors = engine._metric(
+                piece, target, out=scratch.rows("error", segment.size, piece.dtype)
+            )
         diff = errors.to(torch.float64) - data.errors[segment.start : segment.stop]
         total = float(diff.sum())
         if not np.isfinite(total):
@@ -356,15 +383,23 @@ def _evaluate_call(
             )
         error_sums.append(total)
         if delta_sums is not None:
-            moved = (piece - data.recon[segment.start : segment.stop]).abs_()
-            delta_sums.append(torch.sum(moved, dim=0, dtype=torch.float64).cpu().numpy())
+            # The float32 difference, stored as float64 (exact), so that the sum over samples
+            # is exact for practical ranges and does not depend on how calls were cut.
+            moved = scratch.rows("delta", segment.size, torch.float64)
+            torch.sub(piece, data.recon[segment.start : segment.stop], out=moved).abs_()
+            delta_sums.append(moved.sum(dim=0).cpu().numpy())
     return segments
 
 
 def reconstruct(engine: PermutationImportance, inputs: torch.Tensor) -> torch.Tensor:
-    """(rows, width) buffer -> (rows, d) reconstruction, through the chosen path."""
+    """(rows, width) buffer from :func:`build_inputs` -> (rows, d) reconstruction, through the
+    chosen path. Fused kernels may overwrite the buffer (it is not read afterwards)."""
     path = engine._path
-    recon = _padded_call(path.rest if path.first is not None else path.model, inputs, engine)
+    if path.fused:
+        fn = functools.partial(path.rest, overwrite=True)
+    else:
+        fn = path.rest if path.first is not None else path.model
+    recon = _padded_call(fn, inputs, engine)
     if recon.shape != (inputs.shape[0], engine.n_inputs):
         raise ValueError(
             f"the model returned shape {tuple(recon.shape)} for {inputs.shape[0]} samples; it "

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from aefi_widget.engine import evaluation
+from aefi_widget.engine.allocator import settle_heap
 from aefi_widget.engine.checkpoint import load_checkpoint, save_checkpoint
 from aefi_widget.engine.evaluation import Baseline, RoundData
 from aefi_widget.engine.fingerprint import fingerprint_of
@@ -57,9 +58,11 @@ _TARGET_CHUNK_SECONDS = 0.25
 # work plan (and with it every floating-point sum) is the same on every run with the same settings.
 _ASSUMED_FLOPS = {"cpu": 150e9, "cuda": 20e12, "mps": 2e12}
 _MEMORY_BUDGET_BYTES = {"cpu": 512 * 2**20, "cuda": 2 * 2**30, "mps": 1 * 2**30}
-# CPU forward calls: intermediate activations of about this size stay in the caches, where the
-# element-wise layers (ReLU, bias) and our reductions run at cache speed (measured in benchmarks/).
-_CALL_BUDGET_BYTES = {"cpu": 64 * 2**20}
+# CPU forward calls: activations of about this size (4096 rows at d=1000) balance matrix-product
+# efficiency (better with more rows) against reductions reading cache-cold outputs (worse); it
+# also stays below the 64 MB glibc keeps for reuse (engine/allocator.py). Measured with
+# benchmarks/bench_calls.py.
+_CALL_BUDGET_BYTES = {"cpu": 128 * 2**20}
 _MIN_CALL_ROWS = 256
 
 
@@ -142,7 +145,8 @@ class PermutationImportance:
             batch_size = check_int(batch_size, "batch_size", 1)
         if per_output not in (True, False, "always"):
             raise ValueError(f"per_output must be True, False or 'always', got {per_output!r}")
-        if _forward_path not in ("auto", "plain"):
+        # "rank1" keeps the rank-1 path but runs the rest through the model's modules.
+        if _forward_path not in ("auto", "rank1", "plain"):
             raise ValueError(f"unknown forward path {_forward_path!r}")
         self.progress = bool(progress)
         self.checkpoint = None if checkpoint is None else Path(checkpoint)
@@ -168,7 +172,10 @@ class PermutationImportance:
         evaluation.check_reconstruction(self._model, probe, self._metric, self._custom_metric)
         with evaluation.computing(self._model):  # eval mode: no BatchNorm updates, no dropout
             self._path: ForwardPath = detect_forward_path(
-                self._model, probe, allow_rank1=_forward_path == "auto"
+                self._model,
+                probe,
+                allow_rank1=_forward_path != "plain",
+                allow_fused=_forward_path == "auto",
             )
         self.per_output = self._resolve_per_output(per_output)
         # A chunk (batch_rows samples) is the unit of the plan and of snapshots; it runs in
@@ -259,6 +266,7 @@ class PermutationImportance:
             "n_samples": self.n_samples,
             "batch_rows": self.batch_rows,
             "forward_path": self.forward_path,
+            "fused_kernels": self._path.fused,
             "per_output": self.per_output,
             "device": str(self.device),
             "dtype": str(self._X.dtype).replace("torch.", ""),
@@ -323,6 +331,8 @@ class PermutationImportance:
         F, m, rows = self.n_features, self.samples_per_repeat, state.batch_rows
         chunks = chunk_count(F, m, rows)
         data: RoundData | None = None
+        if self.device.type == "cpu":
+            settle_heap()
         while state.round < self.n_repeats:
             started = time.perf_counter()
             segments = chunk_segments(state.chunk, F, m, rows)
