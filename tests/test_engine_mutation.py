@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -129,7 +130,9 @@ def test_ndarray_input_unchanged_even_when_read_only():
     np.testing.assert_array_equal(X, copy_of_X)
     assert X.flags.writeable
     X.flags.writeable = False
-    result = aefi.permutation_importance(model, X, n_repeats=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's "not writable" warning would alarm the user
+        result = aefi.permutation_importance(model, X, n_repeats=1)
     assert not X.flags.writeable and result.complete
     np.testing.assert_array_equal(X, copy_of_X)
 

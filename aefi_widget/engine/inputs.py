@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import numbers
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -118,7 +119,7 @@ def as_feature_matrix(
         raise ValueError("X has no feature columns")
     _check_numeric_dtype(array)
 
-    tensor = torch.as_tensor(array) if isinstance(array, np.ndarray) else array
+    tensor = _shared_tensor(array) if isinstance(array, np.ndarray) else array
     finite = torch.isfinite(tensor) if tensor.is_floating_point() else None
     if finite is not None and not bool(finite.all()):
         bad = torch.nonzero(~finite.all(dim=0)).flatten().tolist()
@@ -134,6 +135,18 @@ def as_feature_matrix(
             f"X has values too large for the model's dtype {dtype}; rescale X or use a wider dtype"
         )
     return private, _feature_names(names_from_frame, feature_names, d)
+
+
+def _shared_tensor(array: np.ndarray) -> torch.Tensor:
+    """A tensor sharing ``array``'s memory, read here and copied before any use.
+
+    torch warns that a read-only array gives a tensor one could write through; we never write
+    to it, so the warning would only alarm the user who passed a read-only (e.g. memory-mapped)
+    array.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.as_tensor(array)
 
 
 def _check_numeric_dtype(array: np.ndarray | torch.Tensor) -> None:
