@@ -8,7 +8,7 @@ import torch
 from reference import EncoderDecoderAE, correlated_data, sequential_ae
 
 import aefi_widget as aefi
-from aefi_widget.engine.permutations import row_subset
+from aefi_widget.engine.permutations import permutation, permutations, row_subset
 
 N, D = 20, 6
 
@@ -187,3 +187,15 @@ def test_snapshots_are_independent_and_read_only():
             snapshot.importances[0, 0] = 1.0
         with pytest.raises(ValueError):
             snapshot.delta_sum[0, 0] = 1.0
+
+
+@pytest.mark.parametrize("seed", [0, -7, 2**64 - 1])
+def test_vectorised_permutations_equal_one_unit_at_a_time(seed):
+    # The engine builds a call's shuffles in one pass; each must be the unit's own permutation.
+    units = np.array([0, 17, 3, 3, 999_999])
+    together = permutations(seed, 5, units, 950)
+    assert together.shape == (5, 950) and together.dtype == np.int64
+    for row, unit in zip(together, units, strict=True):
+        np.testing.assert_array_equal(row, permutation(seed, 5, int(unit), 950))
+    assert sorted(together[1]) == list(range(950))
+    assert permutations(seed, 5, np.array([], dtype=np.int64), 950).shape == (0, 950)

@@ -30,7 +30,7 @@ import torch
 
 from aefi_widget.engine.inputs import reconstruction_of
 from aefi_widget.engine.metrics import MetricFn
-from aefi_widget.engine.permutations import permutation, row_subset
+from aefi_widget.engine.permutations import permutations, row_subset
 from aefi_widget.engine.plan import Segment, split_calls
 
 if TYPE_CHECKING:
@@ -290,12 +290,11 @@ def build_inputs(
         if segment.offset > row:
             buffer[row : segment.offset] = filler  # finite values in the gaps
         row = segment.offset + segment.size
-    orders = []
     weight_t = None if first is None else first.weight.detach().t()  # (d, h)
-    for segment in segments:
+    units = np.array([segment.unit for segment in segments], dtype=np.int64)
+    orders = list(permutations(engine.seed, data.round, units, len(data.rows)))
+    for segment, order in zip(segments, orders, strict=True):
         unit = engine.units[segment.unit]
-        order = permutation(engine.seed, data.round, segment.unit, len(data.rows))
-        orders.append(order)
         shuffled, original = _permuted_columns(data, segment, unit.columns, order)
         out = buffer[segment.offset : segment.offset + segment.size]
         if first is None:
@@ -371,7 +370,7 @@ def _evaluate_call(
             errors = torch.as_tensor(engine._metric(piece, target))
         else:
             errors = engine._metric(
-                piece, target, out=scratch.rows("error", segment.size, piece.dtype)
+                piece, target, out=scratch.rows("diff", segment.size, piece.dtype)
             )
         diff = errors.to(torch.float64) - data.errors[segment.start : segment.stop]
         total = float(diff.sum())
@@ -383,11 +382,15 @@ def _evaluate_call(
             )
         error_sums.append(total)
         if delta_sums is not None:
-            # The float32 difference, stored as float64 (exact), so that the sum over samples
-            # is exact for practical ranges and does not depend on how calls were cut.
-            moved = scratch.rows("delta", segment.size, torch.float64)
+            # The float32 difference, copied to float64 (exact), so that the sum over samples
+            # is exact for practical ranges and does not depend on how calls were cut. (Sub and
+            # abs in float32 then one widening copy: 1.6x faster than a float64 sub and abs.)
+            moved = scratch.rows("diff", segment.size, piece.dtype)  # the error's is done
             torch.sub(piece, data.recon[segment.start : segment.stop], out=moved).abs_()
-            delta_sums.append(moved.sum(dim=0).cpu().numpy())
+            wide = moved
+            if moved.dtype != torch.float64:
+                wide = scratch.rows("wide", segment.size, torch.float64).copy_(moved)
+            delta_sums.append(wide.sum(dim=0).cpu().numpy())
     return segments
 
 
