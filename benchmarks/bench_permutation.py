@@ -60,8 +60,9 @@ def _onednn_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def matmul_gflops(size: int = 2048, samples: int = 5) -> dict[str, float]:
     """Median float32 GFLOP/s of ``size`` x ``size`` products, per library (after a warm-up).
 
-    ``torch.mm`` (MKL on x86 CPUs) and oneDNN can differ by 20 % on the same machine; aefi's
-    share is taken of the faster one, so that a faster library never counts as less overhead.
+    ``torch.mm`` (MKL on x86 CPUs) and oneDNN can differ by 20 % on the same machine; the table's
+    share is of the faster one, so that a faster library never counts as less overhead, and the
+    targets line prints the share of each.
     """
     a, b = torch.randn(size, size), torch.randn(size, size)
     products = {"torch.mm": torch.mm}
@@ -388,13 +389,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Timing]:
         f"\nmatmul rate before: {describe_rates(rates)}; after: {describe_rates(rates_after)} "
         "(a large drop means other load on the machine)"
     )
-    if "torch.mm" in rates and rate != rates["torch.mm"]:
-        share_mm = share * rate / rates["torch.mm"]
-        print(f"share of the torch.mm rate alone: {share_mm:.0%}")
+    # Both shares: torch.mm is the plain "matmul rate" (the issue's reference numbers match it),
+    # oneDNN's packed kernel the fastest product on the machine (the stricter measure).
+    shares = " / ".join(f"{share * rate / r:.0%} of {name}" for name, r in rates.items())
     if not 0.8 < rate_after / rate < 1.25:
         print("WARNING: the matmul rate changed by more than 20 %: timings are noisy, rerun")
     print(
-        f"targets (d=1000): share of matmul rate {share:.0%} (>= 85 %), "
+        f"targets (d=1000): share of matmul rate {shares} (>= 85 %), "
         f"sklearn / aefi {timings['sklearn'].seconds / aefi_seconds:.2f} (>= 1.4), "
         f"recipe / aefi {timings['recipe'].seconds / aefi_seconds:.1f} (>= 9)"
     )
