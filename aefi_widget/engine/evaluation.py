@@ -341,7 +341,8 @@ class _Scratch:
 def run_segments(
     engine: PermutationImportance, baseline: Baseline, data: RoundData, segments: list[Segment]
 ) -> SegmentResults:
-    """Evaluate a chunk's ``segments`` in cache-sized forward calls; reduce per segment."""
+    """Evaluate a chunk's ``segments`` in forward calls of ``call_rows`` samples each; reduce
+    per segment."""
     evaluated: list[Segment] = []
     error_sums: list[float] = []
     delta_sums: list[np.ndarray] | None = [] if engine.per_output else None

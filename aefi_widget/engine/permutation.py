@@ -95,7 +95,8 @@ class PermutationImportance:
         Where to compute; default the model's device. Another device works on a copy of the model.
     batch_size : int, optional
         Permuted samples per forward call (and per snapshot). By default a snapshot covers about
-        0.25 s of work, run in cache-sized forward calls. The numbers never depend on it.
+        0.25 s of work, run in forward calls of a few thousand samples. The numbers never depend
+        on it.
     per_output : bool or "always", default True
         Accumulate ``delta_recon`` (F x d); turned off with a warning past 25 million entries
         unless "always".
@@ -227,7 +228,7 @@ class PermutationImportance:
         return (rows // m) * m if rows >= m else rows
 
     def _auto_call_rows(self) -> int:
-        """Samples per forward call: activations within a cache-sized budget (CPU only)."""
+        """Samples per forward call: activations within the call budget (CPU only)."""
         budget = _CALL_BUDGET_BYTES.get(self.device.type)
         if budget is None:
             return self.batch_rows  # accelerators want the largest calls
