@@ -21,14 +21,10 @@ import time
 from collections.abc import Sequence
 
 import torch
+from bench_permutation import linear_flops_per_sample
 
 import aefi_widget
 from aefi_widget.demo import seed_like_autoencoder
-
-
-def rank1_flops_per_sample(model: torch.nn.Module) -> int:
-    layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][1:]
-    return sum(2 * m.in_features * m.out_features for m in layers)
 
 
 def measure(
@@ -50,7 +46,7 @@ def measure(
     elapsed = time.perf_counter() - start
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
     done = last.evaluations_done - first.evaluations_done
-    return done * rank1_flops_per_sample(model) / elapsed / 1e9, faults / elapsed
+    return done * linear_flops_per_sample(model, skip_first=True) / elapsed / 1e9, faults / elapsed
 
 
 def main(argv: Sequence[str] | None = None) -> None:

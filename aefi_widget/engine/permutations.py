@@ -44,10 +44,13 @@ def _keys(prefix: tuple[int, ...], last: np.ndarray) -> np.ndarray:
         return _splitmix64(state ^ np.asarray(last, dtype=np.int64).astype(np.uint64))
 
 
-def _uniform_keys(key: np.uint64, length: int) -> np.ndarray:
-    """``length`` pseudo-random uint64 values: SplitMix64 of the counter sequence from ``key``."""
+def _uniform_keys(key: np.uint64 | np.ndarray, length: int) -> np.ndarray:
+    """``length`` pseudo-random uint64 values per key: SplitMix64 of the counter sequence from
+    each key. A scalar key gives (length,), an array of keys (*key.shape, length)."""
     with np.errstate(over="ignore"):
-        counters = key + np.arange(length, dtype=np.uint64) * _GOLDEN
+        counters = np.asarray(key, dtype=np.uint64)[..., None] + np.arange(
+            length, dtype=np.uint64
+        ) * _GOLDEN
         return _splitmix64(counters)
 
 
@@ -64,9 +67,7 @@ def permutations(seed: int, repeat: int, units: np.ndarray, length: int) -> np.n
     """``permutation(seed, repeat, u, length)`` for every unit ``u`` in ``units``, computed in
     one vectorised pass (per-unit calls cost ~100 us each): (len(units), length) int64."""
     keys = _keys((normalize_seed(seed), _STREAM_PERMUTATION, repeat), np.asarray(units))
-    with np.errstate(over="ignore"):
-        counters = keys[:, None] + np.arange(length, dtype=np.uint64)[None, :] * _GOLDEN
-        return np.argsort(_splitmix64(counters), axis=1, kind="stable").astype(np.int64)
+    return np.argsort(_uniform_keys(keys, length), axis=1, kind="stable").astype(np.int64)
 
 
 def row_subset(seed: int, repeat: int, n: int, m: int) -> np.ndarray:
