@@ -1,152 +1,173 @@
-"""Immutable snapshots of permutation-importance results, their pandas views, save and load.
+"""Immutable, method-agnostic snapshots of attribution results and their pandas views.
 
-An :class:`ImportanceResult` is what every layer passes around: the engine yields one after every
-batch of work, the job keeps the latest, the widget draws it, and users keep it for papers. It is
-plain data (numpy arrays, tuples, a JSON-able settings dict), saved as ``.npz`` without pickle.
+An :class:`ImportanceResult` is what every layer passes around: a method's engine yields one after
+every chunk of work, the job keeps the latest, the widget draws it, and users keep it for papers.
+It is plain data (numpy arrays, tuples, JSON-able dicts); :mod:`aefi_widget.result_file` saves it
+as ``.npz`` without pickle.
+
+Every method fills the same (F, R) array of estimates: R counts repeats (permutation importance),
+permutations (Shapley values) or samples (gradients), named by ``labels["axis"]``. Method-specific
+arrays travel as named ``extras``; how to continue a run travels as an opaque :class:`ResumeState`
+that only the method that wrote it reads.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from aefi_widget import result_file
 from aefi_widget._stats import t_quantile_975
+from aefi_widget.resume_state import ResumeState, frozen_array
 
-__all__ = ["ImportanceResult", "ResumeState"]
+__all__ = ["ImportanceResult", "ResumeState", "default_labels", "ranking_order"]
 
-_FORMAT = "aefi_widget.ImportanceResult"
-_FORMAT_VERSION = 1
-
-
-def _frozen(array: np.ndarray | None) -> np.ndarray | None:
-    """A read-only view of ``array``, so a snapshot can never change after it is handed out."""
-    if array is None:
-        return None
-    view = array.view()
-    view.flags.writeable = False
-    return view
+# Titles and axis names of the released method, for results that do not carry their own labels.
+_PERMUTATION_LABELS = {"title": "Permutation importance", "value": "Δ error", "axis": "repeat"}
 
 
-@dataclass(frozen=True)
-class ResumeState:
-    """Where the engine stands inside its deterministic work plan, so a run can continue exactly.
-
-    The plan splits each round (one repeat of every feature) into ``chunks`` of consecutive
-    (feature, sample) evaluations. ``round`` and ``chunk`` name the next chunk to compute; the
-    partial sums belong to the one feature whose samples straddle the last finished chunk.
-
-    Attributes
-    ----------
-    round, chunk : int
-        Next round and chunk index to compute (``round == n_repeats`` when done).
-    batch_rows : int
-        Evaluations (permuted samples) per forward call the plan was made with.
-    partial_error_sum : float
-        Sum over the straddling feature's finished samples of the per-sample permuted error.
-    partial_delta_sum : (d,) float64 array or None
-        Sum over those samples of ``|recon_permuted - recon|`` (only with ``per_output``).
-    """
-
-    round: int
-    chunk: int
-    batch_rows: int
-    partial_error_sum: float = 0.0
-    partial_delta_sum: np.ndarray | None = None
+def default_labels(method: str) -> dict[str, str]:
+    """Labels for a result that carries none: the permutation method's, else generic ones."""
+    if method == "permutation":
+        return dict(_PERMUTATION_LABELS)
+    return {"title": f"{method} importance", "value": "importance", "axis": "repeat"}
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, init=False)
 class ImportanceResult:
-    """One snapshot of permutation importance, possibly partial (NaN where not computed yet).
+    """One snapshot of an attribution run, possibly partial (NaN where not computed yet).
 
     Attributes
     ----------
     feature_names : tuple of str, length F
-        The attributed units: single features and named groups, in column order of their first
-        member.
+        The attributed units: single features and named groups, in column order.
     output_names : tuple of str, length d
         The model's outputs (the reconstructed columns).
-    importances : (F, n_repeats) float64 array
-        ``error(permuted) - error(original)`` for each feature and repeat, in the units of the
-        metric (e.g. squared input units for ``"mse"``); NaN where not computed yet.
+    importances : (F, R) float64 array
+        The method's estimates per unit and repeat/permutation/sample (``labels["axis"]``), in the
+        units of ``labels["value"]``; NaN where not computed yet. For permutation importance,
+        ``error(permuted) - error(original)`` in the metric's units.
     baseline_error : float
-        Mean over all samples of the per-sample error of the unpermuted reconstruction.
-    delta_sum : (F, d) float64 array or None
-        Sum over finished repeats of the mean over samples of ``|recon_permuted - recon|``;
-        :attr:`delta_recon` divides it by :attr:`n_done`.
+        Mean over all samples of the per-sample error of the unperturbed reconstruction.
     settings : dict
-        JSON-able description of how the result was made (method, metric, target, seed, ...).
+        JSON-able description of how the result was made (``method``, metric, seed, ...).
     groups : dict of str -> tuple of str
         Members of each group unit (empty when no groups were given).
     evaluations_done, evaluations_total : int
-        Permuted samples evaluated so far, and in the whole run (for progress bars).
+        Work units (model evaluations of one sample) done so far and in the whole run.
     elapsed_s : float
         Wall-clock seconds of computation behind this snapshot.
     resume : ResumeState or None
-        Engine position for exact continuation (checkpoints); not part of the scientific result.
+        The method's position for exact continuation; not part of the scientific result.
+    extras : dict of str -> float64 array
+        Named method-specific arrays (e.g. ``delta_sum``, (F, d)).
+    labels : dict of str -> str
+        ``title`` (e.g. "Permutation importance"), ``value`` (e.g. "Δ error") and ``axis``
+        (what R counts: "repeat", "permutation", "sample"), for tables and the dashboard.
     """
 
     feature_names: tuple[str, ...]
     output_names: tuple[str, ...]
     importances: np.ndarray
     baseline_error: float
-    delta_sum: np.ndarray | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    evaluations_done: int = 0
-    evaluations_total: int = 0
-    elapsed_s: float = 0.0
-    resume: ResumeState | None = field(default=None, compare=False, repr=False)
+    settings: dict[str, Any]
+    groups: dict[str, tuple[str, ...]]
+    evaluations_done: int
+    evaluations_total: int
+    elapsed_s: float
+    resume: ResumeState | None
+    extras: dict[str, np.ndarray]
+    labels: dict[str, str]
 
-    def __post_init__(self) -> None:
-        importances = np.asarray(self.importances, dtype=np.float64)
-        if importances.ndim != 2 or importances.shape[0] != len(self.feature_names):
+    def __init__(
+        self,
+        feature_names: Any,
+        output_names: Any,
+        importances: Any,
+        baseline_error: float,
+        delta_sum: Any = None,
+        settings: Mapping[str, Any] | None = None,
+        groups: Mapping[str, Any] | None = None,
+        evaluations_done: int = 0,
+        evaluations_total: int = 0,
+        elapsed_s: float = 0.0,
+        resume: ResumeState | None = None,
+        extras: Mapping[str, Any] | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> None:
+        set_ = object.__setattr__
+        names = tuple(str(n) for n in feature_names)
+        outputs = tuple(str(n) for n in output_names)
+        values = frozen_array(importances)
+        if values.ndim != 2 or values.shape[0] != len(names):
             raise ValueError(
-                f"importances must have shape (n_features={len(self.feature_names)}, n_repeats), "
-                f"got {importances.shape}"
+                f"importances must have shape (n_features={len(names)}, n_repeats), "
+                f"got {values.shape}"
             )
-        object.__setattr__(self, "importances", _frozen(importances))
-        if self.delta_sum is not None:
-            delta = np.asarray(self.delta_sum, dtype=np.float64)
-            expected = (len(self.feature_names), len(self.output_names))
-            if delta.shape != expected:
-                raise ValueError(f"delta_sum must have shape {expected}, got {delta.shape}")
-            object.__setattr__(self, "delta_sum", _frozen(delta))
-        object.__setattr__(self, "feature_names", tuple(str(n) for n in self.feature_names))
-        object.__setattr__(self, "output_names", tuple(str(n) for n in self.output_names))
-        object.__setattr__(
-            self, "groups", {str(k): tuple(str(m) for m in v) for k, v in self.groups.items()}
-        )
+        settings = dict(settings or {})
+        arrays = {str(k): frozen_array(v) for k, v in (extras or {}).items()}
+        if delta_sum is not None:  # the permutation method's per-output sums, by their old name
+            arrays["delta_sum"] = frozen_array(delta_sum)
+        delta = arrays.get("delta_sum")
+        if delta is not None and delta.shape != (len(names), len(outputs)):
+            raise ValueError(
+                f"delta_sum must have shape {(len(names), len(outputs))}, got {delta.shape}"
+            )
+        method = str(settings.get("method", "permutation"))
+        merged = {**default_labels(method), **{str(k): str(v) for k, v in (labels or {}).items()}}
+        set_(self, "feature_names", names)
+        set_(self, "output_names", outputs)
+        set_(self, "importances", values)
+        set_(self, "baseline_error", float(baseline_error))
+        set_(self, "settings", settings)
+        set_(self, "groups", {str(k): tuple(str(m) for m in v) for k, v in (groups or {}).items()})
+        set_(self, "evaluations_done", int(evaluations_done))
+        set_(self, "evaluations_total", int(evaluations_total))
+        set_(self, "elapsed_s", float(elapsed_s))
+        set_(self, "resume", resume)
+        set_(self, "extras", arrays)
+        set_(self, "labels", merged)
 
     def __eq__(self, other: object) -> bool:
-        """Same names, settings and numbers (NaN equal to NaN); progress fields are ignored."""
+        """Same names, settings, labels and numbers (NaN equal to NaN); progress is ignored."""
         if not isinstance(other, ImportanceResult):
             return NotImplemented
-        if (self.delta_sum is None) != (other.delta_sum is None):
-            return False
-        same_delta = self.delta_sum is None or np.array_equal(
-            self.delta_sum, other.delta_sum, equal_nan=True
+        same_extras = self.extras.keys() == other.extras.keys() and all(
+            v.shape == other.extras[k].shape and np.array_equal(v, other.extras[k], equal_nan=True)
+            for k, v in self.extras.items()
         )
         return (
             self.feature_names == other.feature_names
             and self.output_names == other.output_names
             and self.importances.shape == other.importances.shape
             and np.array_equal(self.importances, other.importances, equal_nan=True)
-            and same_delta
+            and same_extras
             and (self.baseline_error == other.baseline_error
                  or (math.isnan(self.baseline_error) and math.isnan(other.baseline_error)))
             and self.settings == other.settings
             and self.groups == other.groups
+            and self.labels == other.labels
         )  # fmt: skip
 
-    __hash__ = None  # type: ignore[assignment]  # mutable-looking arrays inside: not hashable
+    __hash__ = None  # type: ignore[assignment]  # arrays inside: not hashable
 
     # ------------------------------------------------------------------ basic views
+    @property
+    def method(self) -> str:
+        """The method that made the result (``settings["method"]``)."""
+        return str(self.settings.get("method", "permutation"))
+
+    @property
+    def delta_sum(self) -> np.ndarray | None:
+        """(F, d) permutation extra: sum over finished repeats of mean ``|recon_perm - recon|``."""
+        return self.extras.get("delta_sum")
+
     @property
     def n_features(self) -> int:
         """Number of attributed units F (features plus groups)."""
@@ -154,12 +175,12 @@ class ImportanceResult:
 
     @property
     def n_repeats(self) -> int:
-        """Repeats per feature the run was asked for."""
+        """Estimates per unit the run was asked for (R: repeats, permutations or samples)."""
         return int(self.importances.shape[1])
 
     @property
     def n_done(self) -> pd.Series:
-        """Finished repeats per feature (int Series indexed by feature)."""
+        """Finished estimates per feature (int Series indexed by feature)."""
         return pd.Series(self._n_done_array(), index=self._index(), name="n_done")
 
     def _n_done_array(self) -> np.ndarray:
@@ -167,12 +188,12 @@ class ImportanceResult:
 
     @property
     def rounds_done(self) -> int:
-        """Complete rounds: repeats finished by every feature."""
+        """Complete rounds: estimates finished by every feature."""
         return int(self._n_done_array().min()) if self.n_features else self.n_repeats
 
     @property
     def complete(self) -> bool:
-        """True when every feature has all its repeats."""
+        """True when every feature has all its estimates."""
         return not bool(np.isnan(self.importances).any())
 
     @property
@@ -187,12 +208,12 @@ class ImportanceResult:
 
     @property
     def importances_mean(self) -> pd.Series:
-        """Mean over finished repeats of Δerror per feature (NaN before the first repeat)."""
+        """Mean over finished estimates per feature (NaN before the first)."""
         return pd.Series(self._mean(), index=self._index(), name="importances_mean")
 
     @property
     def importances_std(self) -> pd.Series:
-        """Sample standard deviation (ddof=1) over finished repeats; NaN with fewer than 2."""
+        """Sample standard deviation (ddof=1) over finished estimates; NaN with fewer than 2."""
         return pd.Series(self._std(), index=self._index(), name="importances_std")
 
     def _mean(self) -> np.ndarray:
@@ -229,14 +250,14 @@ class ImportanceResult:
         """Per-feature table, sorted by rank (most important first), or in feature order.
 
         Columns: ``mean``, ``std`` (ddof=1), ``ci_low``/``ci_high`` (95 % Student-t interval of the
-        mean over repeats; equal to the mean with a single repeat), ``normalized`` (share of the
+        mean over estimates; equal to the mean with a single one), ``normalized`` (share of the
         total positive mean importance, in [0, 1]), ``rank`` (1 = most important, by mean), and
-        ``n_done`` (finished repeats).
+        ``n_done`` (finished estimates).
         """
         mean = self._mean()
         std = self._std()
         n_done = self._n_done_array()
-        # One t quantile per distinct repeat count (few), not per feature (up to 20,000).
+        # One t quantile per distinct count (few), not per feature (up to 20,000).
         quantile = {int(n): t_quantile_975(int(n) - 1) for n in np.unique(n_done) if n > 1}
         t_values = np.array([quantile.get(int(n), 0.0) for n in n_done]) if quantile else 0.0
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -267,13 +288,17 @@ class ImportanceResult:
         return table.iloc[order] if sort else table
 
     def to_frame(self) -> pd.DataFrame:
-        """Tidy table of finished evaluations: columns ``feature``, ``repeat``, ``delta_error``."""
+        """Tidy table of finished estimates: ``feature``, the axis (e.g. ``repeat``), the value.
+
+        For permutation importance the columns are ``feature``, ``repeat``, ``delta_error``.
+        """
         rows, repeats = np.nonzero(~np.isnan(self.importances))
+        value = "delta_error" if self.method == "permutation" else "value"
         return pd.DataFrame(
             {
                 "feature": np.asarray(self.feature_names, dtype=object)[rows],
-                "repeat": repeats.astype(np.int64),
-                "delta_error": self.importances[rows, repeats],
+                self.labels["axis"]: repeats.astype(np.int64),
+                value: self.importances[rows, repeats],
             }
         )
 
@@ -288,110 +313,32 @@ class ImportanceResult:
 
         Returns the path written (``.npz`` is appended when missing).
         """
-        path = Path(path)
-        if path.suffix != ".npz":
-            path = path.with_name(path.name + ".npz")
-        arrays = self.to_arrays()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
-        return path
+        return result_file.save_arrays(self.to_arrays(), path)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The result as named numpy arrays (no object arrays), for ``.npz`` files."""
-        header = {
-            "format": _FORMAT,
-            "version": _FORMAT_VERSION,
-            "feature_names": list(self.feature_names),
-            "output_names": list(self.output_names),
-            "baseline_error": self.baseline_error,
-            "settings": self.settings,
-            "groups": {k: list(v) for k, v in self.groups.items()},
-            "evaluations_done": int(self.evaluations_done),
-            "evaluations_total": int(self.evaluations_total),
-            "elapsed_s": float(self.elapsed_s),
-        }
-        arrays: dict[str, np.ndarray] = {
-            "header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
-            "importances": np.asarray(self.importances),
-        }
-        if self.delta_sum is not None:
-            arrays["delta_sum"] = np.asarray(self.delta_sum)
-        if self.resume is not None:
-            resume = {
-                "round": self.resume.round,
-                "chunk": self.resume.chunk,
-                "batch_rows": self.resume.batch_rows,
-                "partial_error_sum": self.resume.partial_error_sum,
-            }
-            arrays["resume"] = np.frombuffer(json.dumps(resume).encode("utf-8"), dtype=np.uint8)
-            if self.resume.partial_delta_sum is not None:
-                arrays["resume_partial_delta_sum"] = np.asarray(self.resume.partial_delta_sum)
-        return arrays
+        return result_file.to_arrays(self)
 
     @classmethod
     def load(cls, path: str | Path) -> ImportanceResult:
-        """Read a result written by :meth:`save`. Raises ``ValueError`` on a corrupt file."""
-        path = Path(path)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {key: data[key] for key in data.files}
-        except FileNotFoundError:
-            raise
-        except Exception as error:  # zipfile, zlib and numpy raise many kinds
-            raise ValueError(
-                f"{path} is not a readable aefi_widget result file: {error}"
-            ) from error
-        return cls.from_arrays(arrays, source=str(path))
+        """Read a result written by :meth:`save` (this or the released format).
+
+        Raises ``ValueError`` naming the file and the problem for anything that is not a valid
+        result file; ``FileNotFoundError`` when there is no file.
+        """
+        return cls(**result_file.load_fields(path))
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], source: str = "arrays") -> ImportanceResult:
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], source: str = "arrays") -> Any:
         """Rebuild a result from :meth:`to_arrays` output; ``ValueError`` when it is malformed."""
-        try:
-            header = json.loads(bytes(arrays["header"]).decode("utf-8"))
-            if header.get("format") != _FORMAT:
-                raise ValueError(f"format is {header.get('format')!r}, not {_FORMAT!r}")
-            if int(header.get("version", 0)) > _FORMAT_VERSION:
-                raise ValueError(f"written by a newer aefi_widget (format {header['version']})")
-            resume = None
-            if "resume" in arrays:
-                info = json.loads(bytes(arrays["resume"]).decode("utf-8"))
-                resume = ResumeState(
-                    round=int(info["round"]),
-                    chunk=int(info["chunk"]),
-                    batch_rows=int(info["batch_rows"]),
-                    partial_error_sum=float(info["partial_error_sum"]),
-                    partial_delta_sum=arrays.get("resume_partial_delta_sum"),
-                )
-            return cls(
-                feature_names=tuple(header["feature_names"]),
-                output_names=tuple(header["output_names"]),
-                importances=np.array(arrays["importances"], dtype=np.float64),
-                baseline_error=float(header["baseline_error"]),
-                delta_sum=(
-                    np.array(arrays["delta_sum"], dtype=np.float64)
-                    if "delta_sum" in arrays
-                    else None
-                ),
-                settings=dict(header.get("settings", {})),
-                groups={k: tuple(v) for k, v in header.get("groups", {}).items()},
-                evaluations_done=int(header.get("evaluations_done", 0)),
-                evaluations_total=int(header.get("evaluations_total", 0)),
-                elapsed_s=float(header.get("elapsed_s", 0.0)),
-                resume=resume,
-            )
-        except ValueError as error:
-            raise ValueError(f"{source} is not a valid aefi_widget result: {error}") from error
-        except (KeyError, TypeError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ValueError(
-                f"{source} is not a valid aefi_widget result (missing or malformed {error})"
-            ) from error
+        return cls(**result_file.fields_from_arrays(arrays, source=source))
 
     def __repr__(self) -> str:
         state = "complete" if self.complete else f"{self.progress:.0%} done"
         return (
-            f"ImportanceResult({self.n_features} features x {self.n_repeats} repeats, {state}, "
-            f"metric={self.settings.get('metric')!r}, baseline_error={self.baseline_error:.4g})"
+            f"ImportanceResult({self.method}, {self.n_features} features x {self.n_repeats} "
+            f"{self.labels['axis']}s, {state}, metric={self.settings.get('metric')!r}, "
+            f"baseline_error={self.baseline_error:.4g})"
         )
 
 

@@ -131,8 +131,12 @@ def test_fault_keeps_finished_chunks_and_resume_completes(tmp_path, data):
     reference = aefi.permutation_importance(
         FailingOnCall(inner, fail_at=-1), data, n_repeats=3, batch_size=100
     )
-    # Calls: 1 probe, 1 baseline, then chunks; the 5th call is the third chunk.
-    failing = FailingOnCall(inner, fail_at=5)
+    # Calls before the first chunk (checks, identity, baseline), counted; then one per chunk
+    # (batch_size=100): fail in the third chunk.
+    counting = FailingOnCall(inner, fail_at=-1)
+    counted = aefi.PermutationImportance(counting, data, n_repeats=3, batch_size=100)
+    next(iter(counted.increments(checkpoint=tmp_path / "count.npz")))
+    failing = FailingOnCall(inner, fail_at=counting.calls - 1 + 3)
     engine = aefi.PermutationImportance(
         failing, data, n_repeats=3, batch_size=100, checkpoint=path, checkpoint_every=3600
     )

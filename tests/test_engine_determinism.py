@@ -94,7 +94,7 @@ def test_resume_from_every_increment_gives_identical_final_numbers(tmp_path):
     final = snapshots[-1]
     assert final.complete and final.evaluations_done == final.evaluations_total
     assert len(snapshots) == 2 * -(-(5 * N) // 7)
-    partial = [s for s in snapshots if s.resume.partial_error_sum != 0.0]
+    partial = [s for s in snapshots if s.resume.position["partial_error_sum"] != 0.0]
     assert partial, "the test needs snapshots that stop inside a feature"
     for i, snapshot in enumerate(snapshots[:-1]):
         if i % 3 == 1:  # through a file, as a checkpoint would

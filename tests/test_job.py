@@ -57,9 +57,12 @@ class FakeEngine:
             evaluations_done=chunks_done * self.samples,
             evaluations_total=self.evaluations_total,
             resume=ResumeState(
-                round=chunks_done // self.n_features,
-                chunk=chunks_done % self.n_features,
-                batch_rows=self.samples,
+                "fake",
+                {
+                    "round": chunks_done // self.n_features,
+                    "chunk": chunks_done % self.n_features,
+                    "batch_rows": self.samples,
+                },
             ),
         )
 

@@ -170,26 +170,33 @@ def _assert_round_trip(result: ImportanceResult, loaded: ImportanceResult) -> No
     if result.resume is None:
         assert loaded.resume is None
         return
-    for name in ("round", "chunk", "batch_rows", "partial_error_sum"):
-        assert getattr(loaded.resume, name) == getattr(result.resume, name)
-    if result.resume.partial_delta_sum is None:
-        assert loaded.resume.partial_delta_sum is None
-    else:
-        np.testing.assert_array_equal(
-            loaded.resume.partial_delta_sum, result.resume.partial_delta_sum
-        )
+    assert loaded.resume == result.resume
+    assert loaded.resume.position == result.resume.position
+    assert loaded.resume.identity == result.resume.identity
+    for name, array in result.resume.arrays.items():
+        np.testing.assert_array_equal(loaded.resume.arrays[name], array)
+    assert loaded.resume.arrays.keys() == result.resume.arrays.keys()
     assert not loaded.importances.flags.writeable
 
 
 def test_save_load_round_trip(tmp_path):
     partial = _result(
         [[1.0, np.nan], [2.0, 3.0], [np.nan, np.nan], [0.5, 0.25], [-1.0, np.nan]],
-        resume=ResumeState(1, 3, 17, 0.125, np.array([0.5, 1.5, -2.0])),
+        resume=ResumeState(
+            "permutation",
+            {"round": 1, "chunk": 3, "batch_rows": 17, "partial_error_sum": 0.125},
+            {"partial_delta_sum": np.array([0.5, 1.5, -2.0])},
+            {"model": "m", "data": "d"},
+        ),
     )
     path = partial.save(tmp_path / "partial")
     assert path.suffix == ".npz" and path.exists()
     _assert_round_trip(partial, ImportanceResult.load(path))
-    plain = _result(np.ones((3, 2)), delta=False, resume=ResumeState(2, 0, 5))
+    plain = _result(
+        np.ones((3, 2)),
+        delta=False,
+        resume=ResumeState("permutation", {"round": 2, "chunk": 0, "batch_rows": 5}),
+    )
     _assert_round_trip(plain, ImportanceResult.load(plain.save(tmp_path / "sub" / "x.npz")))
     # No pickle anywhere in the file.
     with np.load(path, allow_pickle=False) as data:

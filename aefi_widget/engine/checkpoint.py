@@ -1,80 +1,89 @@
-"""Checkpoints: a run's state on disk, written atomically, refused when it does not match.
+"""Checkpoints: a run's latest snapshot on disk, written atomically, refused when it does not fit.
 
-A checkpoint is an ``.npz`` file (no pickle) holding the latest snapshot's arrays, its resume
-position, and fingerprints of the model's parameters, of X and of the settings that fix the
-numbers. Loading it for a different model, data set or settings raises ``ValueError``; so does a
-truncated or corrupt file. ``n_repeats`` may grow between runs: rounds are prefix-consistent, so
-only the new rounds are computed.
+A checkpoint is an ordinary result file (:mod:`aefi_widget.result_file`, no pickle) whose resume
+state carries the run's identity: digests of the model's parameters, of its outputs on probe rows,
+of X and of every setting that fixes the numbers. Loading it for another run raises ``ValueError``
+naming what differs; a file that is not an aefi_widget checkpoint is refused without ever being
+touched. ``n_repeats`` may grow between runs: the method continues exactly.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from aefi_widget.result import ImportanceResult
+from aefi_widget.result_file import FileProblem, read_fields, read_npz, save_arrays
 
-__all__ = ["load_checkpoint", "save_checkpoint"]
+__all__ = ["check_checkpoint_path", "load_checkpoint", "save_checkpoint"]
 
-_FINGERPRINT_KEY = "checkpoint_fingerprint"
 _WHAT = {
     "model": "the model's parameters",
+    "outputs": "the model's outputs on the first rows of X",
     "data": "the data X",
-    "settings": "the settings (seed, metric, target, groups, max_samples or per_output)",
+    "settings": "the settings that fix the numbers",
+    "method": "the method",
 }
 
 
-def save_checkpoint(path: Path, snapshot: ImportanceResult, fingerprint: dict[str, str]) -> None:
-    """Write ``snapshot`` and ``fingerprint`` to ``path`` atomically.
+def check_checkpoint_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a Path after checking a checkpoint can be written there (``OSError`` if not).
 
-    The file is written next to its destination, flushed to disk, then renamed over it: a crash
-    at any moment leaves either the old checkpoint or the new one, never a torn file.
+    Runs when an engine is made, so a bad path fails before the work, not at the first save.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = snapshot.to_arrays()
-    arrays[_FINGERPRINT_KEY] = np.frombuffer(json.dumps(fingerprint).encode(), dtype=np.uint8)
-    handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            # Uncompressed: a (F x d) float64 accumulator compresses slowly and barely.
-            np.savez(stream, **arrays)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"checkpoint {path} is a directory; give a file path like {path}/run.npz"
+        )
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise NotADirectoryError(
+            f"checkpoint folder {parent} {what}; create it or choose another path"
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"checkpoint folder {parent} is not writable; choose another path")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise PermissionError(
+            f"checkpoint {path} is read-only, so it could not be updated; make it writable or "
+            "choose another path (it was not changed)"
+        )
+    return path
 
 
-def load_checkpoint(path: Path, fingerprint: dict[str, str]) -> ImportanceResult:
-    """The snapshot stored at ``path``, after checking it belongs to ``fingerprint``'s run.
+def save_checkpoint(path: Path, snapshot: ImportanceResult) -> None:
+    """Write ``snapshot`` (with its resume state and identity) to ``path`` atomically, keeping
+    the file's permissions. Uncompressed: a (F x d) float64 accumulator compresses slowly and
+    barely."""
+    save_arrays(snapshot.to_arrays(), path, compressed=False)
 
-    Raises ``ValueError`` naming what differs (model, data or settings) or what is broken.
+
+def load_checkpoint(path: Path, identity: dict[str, str]) -> ImportanceResult:
+    """The snapshot stored at ``path``, after checking it belongs to the run of ``identity``.
+
+    Raises ``ValueError`` naming what differs or what is wrong with the file.
     """
-    path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-        stored = json.loads(bytes(arrays.pop(_FINGERPRINT_KEY)).decode())
-    except FileNotFoundError:
-        raise
-    except Exception as error:  # zip, zlib, numpy and json raise many kinds on broken files
+        with read_npz(path, "checkpoint") as members:
+            snapshot = ImportanceResult(**read_fields(members))
+    except FileProblem as error:
         raise ValueError(
-            f"checkpoint {path} is truncated or corrupt ({type(error).__name__}: {error}); "
-            "delete it to start afresh"
-        ) from error
-    differs = [_WHAT[k] for k in ("model", "data", "settings") if stored.get(k) != fingerprint[k]]
+            f"checkpoint {path} is truncated or corrupt, or not an aefi_widget checkpoint "
+            f"({error}); it was left untouched: choose another checkpoint path"
+        ) from None
+    if snapshot.resume is None:
+        raise ValueError(
+            f"checkpoint {path} is a saved result without a resume state, not a checkpoint; it "
+            "was left untouched; choose another checkpoint path"
+        )
+    stored = snapshot.resume.identity
+    differs = [_WHAT.get(k, k) for k in identity if stored.get(k) != identity[k]]
     if differs:
         raise ValueError(
             f"checkpoint {path} does not belong to this run: {' and '.join(differs)} differ. "
-            "It is not mixed in; use another checkpoint path, or delete the file to start afresh."
+            "It is not mixed in and was left untouched; use another checkpoint path for this run."
         )
-    snapshot = ImportanceResult.from_arrays(arrays, source=f"checkpoint {path}")
-    if snapshot.resume is None:
-        raise ValueError(f"checkpoint {path} has no resume state; delete it to start afresh")
     return snapshot

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from aefi_widget.engine import evaluation
+from aefi_widget.engine.calls import MIN_FORWARD_ROWS, aligned
 from aefi_widget.engine.inputs import check_int, did_you_mean
+from aefi_widget.engine.permutation_rows import Shuffles, build_inputs, round_data, segment_target
 from aefi_widget.engine.permutations import permutation
 from aefi_widget.engine.plan import Segment
-
-if TYPE_CHECKING:
-    from aefi_widget.engine.permutation import PermutationImportance
+from aefi_widget.engine.session import ModelSession
 
 __all__ = ["Drilldown", "compute_drilldown"]
 
@@ -70,52 +68,59 @@ def _numpy(tensor: torch.Tensor) -> np.ndarray:
 
 
 def compute_drilldown(
-    engine: PermutationImportance, feature: str, repeat: int = 0, top_outputs: int = 20
+    session: ModelSession,
+    shuffles: Shuffles,
+    n_repeats: int,
+    call_rows: int,
+    feature: str,
+    repeat: int = 0,
+    top_outputs: int = 20,
 ) -> Drilldown:
     """Recompute ``feature``'s shuffle in ``repeat`` and return the per-sample :class:`Drilldown`.
 
-    Uses the engine's forward path, batch size and permutation, so ``error_increase.mean()``
+    Uses the run's forward path, call size and permutation, so ``error_increase.mean()``
     equals the importance the run reports for (feature, repeat).
     """
-    if feature not in engine.feature_names:
-        raise ValueError(
-            f"unknown feature {feature!r}.{did_you_mean(feature, engine.feature_names)}"
-        )
-    repeat = check_int(repeat, "repeat", 0, engine.n_repeats - 1)
+    names = shuffles.feature_names
+    if feature not in names:
+        raise ValueError(f"unknown feature {feature!r}.{did_you_mean(feature, names)}")
+    repeat = check_int(repeat, "repeat", 0, n_repeats - 1)
     top_outputs = check_int(top_outputs, "top_outputs", 1)
-    unit_index = engine.feature_names.index(feature)
-    unit = engine.units[unit_index]
-    baseline = engine._get_baseline()
-    m = engine.samples_per_repeat
-    step = evaluation._aligned(max(evaluation.MIN_FORWARD_ROWS, engine.call_rows))
-    with evaluation.computing(engine._model):
-        data = evaluation.round_data(engine, baseline, repeat)
-        order = permutation(engine.seed, repeat, unit_index, m)
+    unit_index = names.index(feature)
+    unit = shuffles.units[unit_index]
+    baseline = session.baseline(call_rows)
+    m = shuffles.samples_per_repeat
+    step = aligned(max(MIN_FORWARD_ROWS, call_rows))
+    with session.computing():
+        data = round_data(session, baseline, shuffles, repeat)
+        datas = {repeat: data}
+        order = permutation(shuffles.seed, repeat, unit_index, m)
         recon_parts, error_parts = [], []
         for start in range(0, m, step):
-            segment = Segment(unit_index, start, min(m, start + step), 0)
-            inputs, _, (segment,) = evaluation.build_inputs(engine, data, [segment])
-            recon = evaluation.reconstruct(engine, inputs)
-            target = evaluation.segment_target(engine, data, segment, order, inputs)
-            errors = torch.as_tensor(engine._metric(recon, target)).to(torch.float64)
+            segment = Segment(unit_index, start, min(m, start + step), 0, repeat)
+            inputs, _, (segment,) = build_inputs(session, shuffles, datas, [segment])
+            target = segment_target(session, shuffles, data, segment, order, inputs).clone()
+            recon = session.reconstruct(inputs)
+            errors = torch.as_tensor(session.errors(recon, target)).to(torch.float64)
             recon_parts.append(recon)
             error_parts.append(errors - data.errors[segment.start : segment.stop])
         shuffled = torch.cat(recon_parts)
         shift = (shuffled - data.recon).abs().to(torch.float64).mean(dim=0)
-        k = min(top_outputs, engine.n_inputs)
+        k = min(top_outputs, session.n_inputs)
         top = torch.argsort(shift, descending=True, stable=True)[:k]
         column = int(unit.columns[0])
+        outputs = session.output_names
         return Drilldown(
             feature=feature,
             columns=unit.members,
-            shown_column=engine.output_names[column],
+            shown_column=outputs[column],
             repeat=repeat,
             sample_index=data.rows.copy(),
             original=_numpy(data.X[:, column]),
             reconstructed=_numpy(data.recon[:, column]),
             shuffled_reconstruction=_numpy(shuffled[:, column]),
             error_increase=_numpy(torch.cat(error_parts)),
-            top_outputs=tuple(engine.output_names[int(i)] for i in top),
+            top_outputs=tuple(outputs[int(i)] for i in top),
             output_shift=_numpy(shift[top]),
             profile_original=_numpy(data.X[:, top]),
             profile_reconstructed=_numpy(data.recon[:, top]),

@@ -55,7 +55,8 @@ class _Layer:
 def _weights_version(linear: torch.nn.Linear) -> tuple[int, int, int]:
     """Changes whenever the layer's weight is modified in place or replaced."""
     weight = linear.weight
-    return weight._version, weight.data_ptr(), weight.shape.numel()
+    # torch has no public in-place version counter; _version is what autograd itself checks.
+    return weight._version, weight.data_ptr(), weight.shape.numel()  # noqa: SLF001
 
 
 class FusedChain:
@@ -82,7 +83,10 @@ class FusedChain:
         version = _weights_version(linear)
         if layer.packed is None or layer.version != version:
             with torch.inference_mode():
-                layer.packed = torch.ops.mkldnn._reorder_linear_weight(weight, _PACK_ROWS_HINT)
+                # oneDNN's fused linear ops are only reachable as torch.ops.mkldnn._* (the ops
+                # torch.compile's CPU backend emits); kernels_available() guards their presence.
+                pack = torch.ops.mkldnn._reorder_linear_weight  # noqa: SLF001
+                layer.packed = pack(weight, _PACK_ROWS_HINT)
             layer.version = version
         return layer.packed
 
@@ -100,7 +104,7 @@ class FusedChain:
                 continue
             bias = None if layer.linear.bias is None else layer.linear.bias.detach()
             attr, scalars, algorithm = layer.epilogue
-            h = torch.ops.mkldnn._linear_pointwise(
+            h = torch.ops.mkldnn._linear_pointwise(  # noqa: SLF001 (see _weight)
                 h, self._weight(layer), bias, attr, scalars, algorithm
             )
         return h
@@ -108,9 +112,10 @@ class FusedChain:
 
 def has_hooks(module: torch.nn.Module) -> bool:
     """Whether calling ``module`` runs forward (pre-)hooks of its own."""
+    # torch offers no public query for registered hooks; these dicts are where it keeps them.
     return bool(
-        module._forward_hooks
-        or module._forward_pre_hooks
+        getattr(module, "_forward_hooks", None)
+        or getattr(module, "_forward_pre_hooks", None)
         or getattr(module, "_forward_hooks_with_kwargs", None)
     )
 

@@ -7,6 +7,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from aefi_widget.engine import PermutationImportance
+from aefi_widget.engine.runner import Engine
 from aefi_widget.job import Job
 from aefi_widget.result import ImportanceResult
 from aefi_widget.widget.dashboard import Dashboard
@@ -61,20 +62,31 @@ class Explorer(widgets.VBox):
     """
 
     def __init__(
-        self, model: Any, X: Any, *, top: int = 20, autostart: bool = True, **engine_keywords: Any
+        self,
+        model: Any = None,
+        X: Any = None,
+        *,
+        top: int = 20,
+        autostart: bool = True,
+        engine: Engine | None = None,
+        **engine_keywords: Any,
     ) -> None:
-        # Validate everything before any widget or thread exists (errors up front).
-        engine = PermutationImportance(model, X, **engine_keywords)
+        if engine is None:
+            if model is None or X is None:
+                raise TypeError("Explorer needs a model and X (or an engine=)")
+            # Validate everything before any widget or thread exists (errors up front).
+            engine = PermutationImportance(model, X, **engine_keywords)
+        elif model is not None or X is not None or engine_keywords:
+            raise TypeError("give either model, X and engine keywords, or engine=, not both")
         self._setup(engine, top=top, autostart=autostart)
 
     @classmethod
-    def from_engine(cls, engine: Any, *, top: int = 20, autostart: bool = True) -> Explorer:
-        """An explorer for an engine built already (anything following the engine contract)."""
-        explorer = cls.__new__(cls)
-        explorer._setup(engine, top=top, autostart=autostart)
-        return explorer
+    def from_engine(cls, engine: Engine, *, top: int = 20, autostart: bool = True) -> Explorer:
+        """An explorer for an engine built already: any method that follows
+        :class:`~aefi_widget.engine.runner.Engine` (its results carry their own labels)."""
+        return cls(engine=engine, top=top, autostart=autostart)
 
-    def _setup(self, engine: Any, *, top: int, autostart: bool) -> None:
+    def _setup(self, engine: Engine, *, top: int, autostart: bool) -> None:
         job = Job(engine)
         dashboard = Dashboard(engine.feature_names, header=_header(engine), top_n=top)
         drilldown = DrilldownView(engine, job.snapshot, dashboard.warn)

@@ -1,0 +1,197 @@
+"""The permutation method's accumulators, its resume position, and the checks a resume must pass.
+
+A resume state comes from a snapshot, a job or a checkpoint file that may have been edited: it is
+checked against the new run (identity, plan position, shapes, finiteness, and that the numbers
+present are exactly those the position says are finished) before any work, so a continuation can
+only ever be the same run, carried on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from aefi_widget.engine.permutation_rows import CallSums
+from aefi_widget.engine.plan import Plan
+from aefi_widget.result import ImportanceResult, ResumeState
+
+__all__ = ["RunState"]
+
+_WHAT = {
+    "model": "the model's parameters",
+    "outputs": "the model's outputs on the first rows of X",
+    "data": "the data X",
+    "settings": "the settings that fix the numbers (seed, metric, target, groups, max_samples, "
+    "per_output, dtype or forward path)",
+}
+
+
+class RunState:
+    """Mutable accumulators of one run; snapshots copy out of it.
+
+    ``importances`` (F, R) float64, ``delta_sum`` (F, d) float64 or None, the partial sums of the
+    unit straddling the last chunk boundary, the plan and the position (round, chunk) of the next
+    chunk to compute.
+    """
+
+    def __init__(self, plan: Plan, d: int, per_output: bool) -> None:
+        F = plan.n_units
+        self.plan = plan
+        self.importances = np.full((F, plan.n_repeats), np.nan)
+        self.delta_sum = np.zeros((F, d)) if per_output else None
+        self.partial_error = 0.0
+        self.partial_delta = np.zeros(d) if per_output else None
+        self.round = 0
+        self.chunk = 0
+        self.elapsed_s = 0.0
+
+    @classmethod
+    def fresh(cls, plan: Plan, d: int, per_output: bool) -> RunState:
+        return cls(plan, d, per_output)
+
+    @classmethod
+    def resumed(
+        cls,
+        result: ImportanceResult,
+        plan: Plan,
+        identity: dict[str, str],
+        d: int,
+        per_output: bool,
+        feature_names: tuple[str, ...],
+    ) -> RunState:
+        """Continue ``result``: the same run (``n_repeats`` may have grown), checked first."""
+        resume = result.resume
+        if resume is None:
+            raise ValueError("this result has no resume state; it cannot be continued")
+        if resume.method != "permutation":
+            raise ValueError(
+                f"this result was made by the {resume.method!r} method; a permutation run "
+                "cannot continue it"
+            )
+        if tuple(result.feature_names) != feature_names:
+            raise ValueError("the result was computed for other features; it cannot be continued")
+        done = result.importances.shape[1]
+        if done > plan.n_repeats:
+            raise ValueError(
+                f"the result holds {done} repeats, more than n_repeats={plan.n_repeats}"
+            )
+        differs = [_WHAT.get(k, k) for k in identity if resume.identity.get(k) != identity[k]]
+        if differs:
+            raise ValueError(
+                f"the result to resume belongs to another run: {' and '.join(differs)} differ. "
+                "Nothing was mixed in; start a fresh run (resume=None)."
+            )
+        position = _position(resume)
+        plan = Plan(plan.n_units, plan.m, plan.n_repeats, position["batch_rows"],
+                    position["call_rows"])  # fmt: skip
+        round_, chunk = position["round"], position["chunk"]
+        if round_ > done or not plan.is_position(round_, chunk) or (round_ == done and chunk):
+            raise ValueError(
+                f"the resume position (round {round_}, chunk {chunk}) is not a position of this "
+                f"run's plan ({done} repeats, {plan.chunks_per_round} chunk(s) per round)"
+            )
+        if (result.delta_sum is None) == per_output:
+            raise ValueError("the result's per_output setting differs from this engine's")
+        state = cls(plan, d, per_output)
+        state.round, state.chunk = round_, chunk
+        _check_filled(result.importances, plan, round_, chunk)
+        state.importances[:, :done] = result.importances
+        boundary = min(chunk * plan.rows, plan.round_size) % plan.m
+        state.partial_error = position["partial_error_sum"]
+        partial_delta = resume.arrays.get("partial_delta_sum")
+        if state.delta_sum is not None:
+            if not np.isfinite(result.delta_sum).all():
+                raise ValueError("the result's delta_sum holds NaN or inf")
+            state.delta_sum[:] = result.delta_sum
+            if partial_delta is None or partial_delta.shape != (d,):
+                raise ValueError(f"the resume state lacks a ({d},) partial_delta_sum")
+            state.partial_delta[:] = partial_delta
+        has_partial = state.partial_error != 0.0 or (
+            partial_delta is not None and partial_delta.any()
+        )
+        if boundary == 0 and has_partial:
+            raise ValueError("the resume state holds partial sums at a unit boundary")
+        state.elapsed_s = result.elapsed_s
+        return state
+
+    def absorb(self, sums: CallSums, m: int) -> Iterator[int]:
+        """Add a chunk's per-segment sums, committing units whose repeat is finished; yields
+        each repeat right after its last unit is committed."""
+        last_unit = self.plan.n_units - 1
+        for i, segment in enumerate(sums.segments):
+            self.partial_error += sums.error_sums[i]
+            if self.partial_delta is not None:
+                self.partial_delta += sums.delta_sums[i]
+            if segment.stop == m:
+                self.importances[segment.unit, segment.repeat] = self.partial_error / m
+                if self.delta_sum is not None:
+                    self.delta_sum[segment.unit] += self.partial_delta / m
+                    self.partial_delta[:] = 0.0
+                self.partial_error = 0.0
+                if segment.unit == last_unit:
+                    yield segment.repeat
+
+    def move_to(self, round_: int, chunk: int) -> None:
+        self.round, self.chunk = round_, chunk
+
+    @property
+    def evaluations_done(self) -> int:
+        return self.plan.done_before(self.round, self.chunk)
+
+    def export(
+        self, identity: dict[str, str] | None
+    ) -> tuple[np.ndarray, np.ndarray | None, ResumeState | None]:
+        """Copies of the accumulators and the resume state (None without an identity)."""
+        delta = None if self.delta_sum is None else self.delta_sum.copy()
+        if identity is None:
+            return self.importances.copy(), delta, None
+        position = {
+            "round": self.round,
+            "chunk": self.chunk,
+            "batch_rows": self.plan.rows,
+            "call_rows": self.plan.call_rows,
+            "partial_error_sum": self.partial_error,
+        }
+        arrays = (
+            {} if self.partial_delta is None else {"partial_delta_sum": self.partial_delta.copy()}
+        )
+        resume = ResumeState("permutation", position, arrays, identity)
+        return self.importances.copy(), delta, resume
+
+
+def _position(resume: ResumeState) -> dict[str, int | float]:
+    """The position's fields, type- and range-checked."""
+    position = dict(resume.position)
+    checked: dict[str, int | float] = {}
+    for key, low in (("round", 0), ("chunk", 0), ("batch_rows", 1), ("call_rows", 1)):
+        value = position.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 2**40:
+            raise ValueError(f"the resume position's {key} is {value!r}, not an integer >= {low}")
+        checked[key] = value
+    partial = position.get("partial_error_sum", 0.0)
+    if (
+        isinstance(partial, bool)
+        or not isinstance(partial, int | float)
+        or not np.isfinite(partial)
+    ):
+        raise ValueError(f"the resume position's partial_error_sum is {partial!r}, not finite")
+    checked["partial_error_sum"] = float(partial)
+    return checked
+
+
+def _check_filled(importances: np.ndarray, plan: Plan, round_: int, chunk: int) -> None:
+    """Exactly the estimates before (round, chunk) are finished, and they are finite."""
+    F, done = importances.shape
+    finished = np.zeros((F, done), dtype=bool)
+    finished[:, :round_] = True
+    if round_ < done:
+        finished[: min(chunk * plan.rows, plan.round_size) // plan.m, round_] = True
+    present = ~np.isnan(importances)
+    if not np.array_equal(present, finished):
+        raise ValueError(
+            "the result's importances do not match its resume position (estimates missing "
+            "where finished, or present where not yet computed)"
+        )
+    if not np.isfinite(importances[finished]).all():
+        raise ValueError("the result's importances hold inf")

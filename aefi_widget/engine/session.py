@@ -1,0 +1,303 @@
+"""A model session: a user's model and data made ready, once, for every attribution method.
+
+It holds the model (on the device asked for), a private copy of X, the metric, the detected
+forward path (plain / rank-1 / fused), the cached unperturbed baseline, the out-of-memory row cap
+and the identity of the model and data. Every check of the model and data runs here, when the
+session is made, before any long computation. Methods build rows and reduce outputs; the session
+runs them through the model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import hashlib
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from aefi_widget.engine.calls import MIN_FORWARD_ROWS, ROW_ALIGNMENT, Caller, aligned
+from aefi_widget.engine.fingerprint import tensor_digest
+from aefi_widget.engine.forward import (
+    ForwardPath,
+    activation_floats_per_row,
+    detect_forward_path,
+    linear_flops_per_row,
+)
+from aefi_widget.engine.inputs import as_feature_matrix, model_dtype_device, reconstruction_of
+from aefi_widget.engine.metrics import MetricFn, resolve_metric
+from aefi_widget.engine.model_mode import computing, differentiating
+
+__all__ = ["Baseline", "ModelSession"]
+
+_PROBE_ROWS = 16
+# Assumed matrix-product rates for sizing work. Fixed numbers, not measurements, so the plan
+# (and with it every floating-point sum) is the same on every run with the same settings.
+_ASSUMED_FLOPS = {"cpu": 150e9, "cuda": 20e12, "mps": 2e12}
+_MEMORY_BUDGET_BYTES = {"cpu": 512 * 2**20, "cuda": 2 * 2**30, "mps": 1 * 2**30}
+# CPU forward calls: activations of about this size (4096 rows at d=1000) balance matrix-product
+# efficiency (better with more rows) against reductions reading cache-cold outputs (worse); it
+# also stays below the 64 MB glibc keeps for reuse (engine/allocator.py). Measured with
+# benchmarks/bench_calls.py.
+_CALL_BUDGET_BYTES = {"cpu": 128 * 2**20}
+_MIN_CALL_ROWS = 256
+# A call costs at least this many FLOPs' worth of time in per-call overhead (Python, dispatch):
+# work is sized as if every sample cost at least this much, so tiny models get large calls.
+_MIN_FLOPS_PER_ROW = 20_000
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Unperturbed quantities over all n samples, computed once per session.
+
+    ``pre`` (n, h) is the first Linear's output on the rank-1 path (else None); ``recon`` (n, d)
+    the reconstruction; ``errors`` (n,) float64 per-sample errors against X; ``error`` their mean;
+    ``columns`` (d, n) X transposed, so one feature's values are contiguous to gather from.
+    """
+
+    pre: torch.Tensor | None
+    recon: torch.Tensor
+    errors: torch.Tensor
+    error: float
+    columns: torch.Tensor
+
+
+class ModelSession:
+    """The user's model and data, checked and prepared for any method.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        Maps an (n, d) float tensor to its (n, d) reconstruction (or a tuple whose first element
+        is). Never modified; another ``device`` works on a copy.
+    X : torch.Tensor, numpy.ndarray or pandas.DataFrame, shape (n, d)
+        Copied (the user's array is never written); integer and bool inputs are cast to the
+        model's dtype.
+    feature_names : sequence of str, optional
+        Column names (default: the DataFrame's columns, else "x0".."x{d-1}").
+    metric : {"mse", "mae", "rmse_pct"} or callable, default "mse"
+        Per-sample error; a callable maps (recon, target), both (n, d), to (n,) errors.
+    device : str or torch.device, optional
+        Where to compute; default the model's device.
+    forward_path : {"auto", "rank1", "plain"}
+        ``"rank1"`` keeps the rank-1 path but runs the rest through the modules (tests).
+    check_first : callable, optional
+        ``check_first(feature_names, n_samples)`` runs once X is checked and before the model is
+        first called: a method validates its own options there, so bad options fail without
+        any model call.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        X: Any,
+        *,
+        feature_names: Sequence[str] | None = None,
+        metric: str | MetricFn = "mse",
+        device: str | torch.device | None = None,
+        forward_path: str = "auto",
+        check_first: Callable[[tuple[str, ...], int], None] | None = None,
+    ) -> None:
+        if not callable(model):
+            raise TypeError(f"model must be a torch.nn.Module or callable, got {type(model)!r}")
+        if forward_path not in ("auto", "rank1", "plain"):
+            raise ValueError(f"unknown forward path {forward_path!r}")
+        self.metric_name, self.metric = resolve_metric(metric)
+        self.custom_metric = not isinstance(metric, str)
+        dtype, model_device = model_dtype_device(model)
+        self.device = torch.device(device) if device is not None else model_device
+        self.model = _on_device(model, model_device, self.device)
+        self.X, self.output_names = as_feature_matrix(X, feature_names, dtype, self.device)
+        self.n_samples, self.n_inputs = self.X.shape
+        if check_first is not None:
+            check_first(self.output_names, self.n_samples)
+        self.probe = self.X[torch.arange(_PROBE_ROWS, device=self.device) % self.n_samples]
+        self._check_reconstruction()
+        with computing(self.model):  # eval mode: no BatchNorm updates, no dropout
+            self.path: ForwardPath = detect_forward_path(
+                self.model,
+                self.probe,
+                allow_rank1=forward_path != "plain",
+                allow_fused=forward_path == "auto",
+            )
+        self.caller = Caller(self.device)
+        self._baseline: Baseline | None = None
+        self._lock = threading.Lock()
+        self._identity: dict[str, str] | None = None
+
+    # ------------------------------------------------------------------ checks
+    def _check_reconstruction(self) -> None:
+        """Refuse a model that does not map (rows, d) to a finite (rows, d) reconstruction."""
+        probe = self.probe
+        with computing(self.model):
+            try:
+                output = self.model(probe.clone())
+            except Exception as error:
+                raise ValueError(
+                    f"calling the model on the first rows of X (shape {tuple(probe.shape)}, "
+                    f"{probe.dtype}) failed: {type(error).__name__}: {error}. Check that X has "
+                    "the columns, order and dtype the model was trained on."
+                ) from error
+            recon = reconstruction_of(output)
+            if recon.shape != probe.shape:
+                raise ValueError(
+                    f"the model does not reconstruct its input: for input of shape "
+                    f"{tuple(probe.shape)} it returned shape {tuple(recon.shape)}. aefi_widget "
+                    "needs an autoencoder whose output has the input's shape (n, d); wrap an "
+                    "encoder-only model so that it returns the reconstruction."
+                )
+            if not recon.is_floating_point():
+                raise TypeError(
+                    f"the model returned {recon.dtype}; a floating reconstruction is needed"
+                )
+            if not bool(torch.isfinite(recon).all()):
+                raise ValueError("the model's reconstruction of the first rows of X has NaN or inf")
+            # Part of the run's identity: catches what parameters cannot (plain callables,
+            # module state that is not a parameter or buffer).
+            self._probe_digest = tensor_digest([("probe", recon)])
+            if self.custom_metric:
+                errors = torch.as_tensor(self.metric(recon.clone(), probe.clone()))
+                if errors.shape != (probe.shape[0],):
+                    raise ValueError(
+                        f"a custom metric must return one error per sample, shape "
+                        f"({probe.shape[0]},); got {tuple(errors.shape)}"
+                    )
+
+    # ------------------------------------------------------------------ sizing
+    def rows_per_chunk(self, seconds: float) -> int:
+        """Samples whose forward passes take about ``seconds`` (assumed rate) and fit memory.
+
+        Deterministic: a pure function of the model's shapes and the device type.
+        """
+        kind = self.device.type
+        floats = activation_floats_per_row(self.model, self.n_inputs)
+        rows = _MEMORY_BUDGET_BYTES.get(kind, 512 * 2**20) // max(1, floats * self.itemsize)
+        flops = max(_MIN_FLOPS_PER_ROW, linear_flops_per_row(self.model, skip=self.path.first))
+        rows = min(rows, int(seconds * _ASSUMED_FLOPS.get(kind, 150e9) / flops))
+        return max(MIN_FORWARD_ROWS, rows)
+
+    def rows_per_call(self, chunk_rows: int) -> int:
+        """Samples per forward call inside a chunk: activations within the call budget (CPU)."""
+        budget = _CALL_BUDGET_BYTES.get(self.device.type)
+        if budget is None:
+            return chunk_rows  # accelerators want the largest calls
+        floats = activation_floats_per_row(self.model, self.n_inputs)
+        rows = budget // max(1, floats * self.itemsize) // ROW_ALIGNMENT * ROW_ALIGNMENT
+        return max(_MIN_CALL_ROWS, min(chunk_rows, rows))
+
+    @property
+    def itemsize(self) -> int:
+        """Bytes per value of X (the model's dtype)."""
+        return self.X.element_size()
+
+    # ------------------------------------------------------------------ running the model
+    def computing(self) -> contextlib.AbstractContextManager[None]:
+        """Eval mode and inference mode around one piece of forward-only work."""
+        return computing(self.model)
+
+    def differentiating(self) -> contextlib.AbstractContextManager[None]:
+        """Eval mode with autograd on, for gradient methods."""
+        return differentiating(self.model)
+
+    def reconstruct(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Run a (rows, width) buffer through the path: X rows on the plain path, first-layer
+        outputs on the rank-1 path; (rows, d). Fused kernels may overwrite ``inputs``."""
+        path = self.path
+        if path.fused:
+            fn = functools.partial(path.rest, overwrite=True)
+        else:
+            fn = path.rest if path.first is not None else path.model
+        recon = self.caller(fn, inputs)
+        if recon.shape != (inputs.shape[0], self.n_inputs):
+            raise ValueError(
+                f"the model returned shape {tuple(recon.shape)} for {inputs.shape[0]} samples; "
+                f"it must return ({inputs.shape[0]}, {self.n_inputs})"
+            )
+        return recon
+
+    def errors(
+        self, recon: torch.Tensor, target: torch.Tensor, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Per-sample errors (rows,) of ``recon`` against ``target``; ``out`` is scratch space
+        for the built-in metrics. A custom metric gets copies it may write into."""
+        if self.custom_metric:
+            return torch.as_tensor(self.metric(recon, target.clone()))
+        return self.metric(recon, target, out=out)
+
+    def baseline(self, call_rows: int) -> Baseline:
+        """The unperturbed reconstruction and errors over all n samples (computed once, in calls
+        of ``call_rows`` rows: every row's output is independent of the call it is in)."""
+        with self._lock:
+            if self._baseline is None:
+                with computing(self.model):
+                    self._baseline = self._compute_baseline(call_rows)
+            return self._baseline
+
+    def cached_baseline(self) -> Baseline | None:
+        """The baseline if some method computed it already, else None (never computes)."""
+        return self._baseline
+
+    def _compute_baseline(self, call_rows: int) -> Baseline:
+        X, path = self.X, self.path
+        step = aligned(max(MIN_FORWARD_ROWS, call_rows))
+        pieces = torch.split(X, step)
+        pre = None
+        if path.first is not None:
+            pre = torch.cat([self.caller(path.first, p) for p in pieces])
+            recon = torch.cat([self.caller(path.rest, p) for p in torch.split(pre, step)])
+        else:
+            recon = torch.cat([self.caller(path.model, p) for p in pieces])
+        errors = torch.as_tensor(self.errors(recon, X)).to(torch.float64)
+        if errors.shape != (X.shape[0],):
+            raise ValueError(
+                f"the metric returned shape {tuple(errors.shape)}, not ({X.shape[0]},)"
+            )
+        if not bool(torch.isfinite(errors).all()) or not bool(torch.isfinite(recon).all()):
+            bad = int((~torch.isfinite(errors)).sum())
+            raise ValueError(
+                f"the unpermuted reconstruction error is NaN or inf for {bad} sample(s) (metric "
+                f"{self.metric_name!r}); 'rmse_pct' needs samples with a non-zero norm"
+            )
+        return Baseline(pre, recon, errors, float(errors.mean()), X.t().contiguous())
+
+    # ------------------------------------------------------------------ identity
+    def identity(self) -> dict[str, str]:
+        """Digests of the model's parameters and buffers, of its outputs on the probe rows, and
+        of X: what a checkpoint or resume must match (hashed once per session).
+
+        The outputs catch what parameters cannot: plain callables (``lambda x: 0.5 * x``) and
+        module state that is not a parameter or buffer.
+        """
+        with self._lock:
+            if self._identity is None:
+                self._identity = self._compute_identity()
+            return dict(self._identity)
+
+    def _compute_identity(self) -> dict[str, str]:
+        model = self.model
+        if isinstance(model, torch.nn.Module):
+            model_digest = tensor_digest(sorted(model.state_dict().items()))
+        else:
+            name = (
+                f"{type(model).__module__}.{getattr(model, '__qualname__', type(model).__name__)}"
+            )
+            model_digest = hashlib.sha256(name.encode()).hexdigest()
+        return {
+            "model": model_digest,
+            "outputs": self._probe_digest,
+            "data": tensor_digest([("X", self.X)]),
+        }
+
+
+def _on_device(model: Any, model_device: torch.device, device: torch.device) -> Any:
+    """The model on ``device``: itself when already there, else a copy (never move theirs)."""
+    same = device.type == model_device.type and (
+        device.index is None or device.index == (model_device.index or 0)
+    )
+    if same or not isinstance(model, torch.nn.Module):
+        return model
+    return copy.deepcopy(model).to(device)
