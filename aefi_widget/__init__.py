@@ -12,6 +12,7 @@ In a notebook, ``aefi.Explorer(model, X)`` streams the same numbers into a live 
 from typing import Any
 
 from aefi_widget.engine import Drilldown, PermutationImportance, permutation_importance
+from aefi_widget.engine.correlated_groups import correlated_groups
 from aefi_widget.result import ImportanceResult
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "ImportanceResult",
     "Job",
     "PermutationImportance",
+    "correlated_groups",
     "permutation_importance",
 ]
 __version__ = "0.1.0"

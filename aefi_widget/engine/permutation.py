@@ -26,6 +26,7 @@ import torch
 
 from aefi_widget.engine.allocator import settle_heap
 from aefi_widget.engine.drilldown import Drilldown, compute_drilldown
+from aefi_widget.engine.groups import resolve_groups
 from aefi_widget.engine.inputs import check_int, resolve_max_samples, resolve_units
 from aefi_widget.engine.metrics import MetricFn
 from aefi_widget.engine.permutation_rows import RoundData, Shuffles, evaluate_calls, round_data
@@ -65,8 +66,10 @@ class PermutationImportance(IncrementalMethod):
         importance) or with the permuted X (what the common DataLoader recipe measures).
     feature_names : sequence of str, optional
         Column names (default: the DataFrame's columns, else "x0".."x{d-1}").
-    groups : dict of str -> list of names or indices, optional
+    groups : dict of str -> list of names or indices, or "auto", optional
         Columns shuffled together with one row permutation; other features stay single.
+        ``"auto"`` groups correlated features with :func:`correlated_groups` (its defaults:
+        Spearman ``|rho| >= 0.8``, average linkage).
     max_samples : int or float, optional
         Samples per repeat (int in [2, n], or a fraction); the subset depends on (seed, repeat).
     seed : int or None, default 0
@@ -102,7 +105,7 @@ class PermutationImportance(IncrementalMethod):
         metric: str | MetricFn = "mse",
         target: str = "original",
         feature_names: Sequence[str] | None = None,
-        groups: Mapping[str, Sequence[str | int]] | None = None,
+        groups: Mapping[str, Sequence[str | int]] | str | None = None,
         max_samples: int | float | None = None,
         seed: int | None = 0,
         device: str | torch.device | None = None,
@@ -127,9 +130,11 @@ class PermutationImportance(IncrementalMethod):
         self.progress = bool(progress)
         self.set_checkpoint(checkpoint, checkpoint_every)
 
-        def check_options(names: tuple[str, ...], n: int) -> None:
+        def check_options(names: tuple[str, ...], data: torch.Tensor) -> None:
             # Before the model is first called: bad options cost no model call.
-            self.units = resolve_units(names, groups)
+            resolved = resolve_groups(groups, data, names)
+            self.units = resolve_units(names, resolved)
+            self.groups = {u.name: u.members for u in self.units if resolved and u.name in resolved}
             estimates = len(self.units) * self.n_repeats
             if estimates > MAX_ESTIMATES:
                 raise ValueError(
@@ -137,7 +142,7 @@ class PermutationImportance(IncrementalMethod):
                     f"{estimates * 8 / 2**30:,.1f} GiB for the estimates alone; use fewer "
                     "repeats (50 is plenty for a 95 % interval), or fewer features"
                 )
-            self.samples_per_repeat = resolve_max_samples(max_samples, n)
+            self.samples_per_repeat = resolve_max_samples(max_samples, data.shape[0])
 
         self.session = ModelSession(
             model, X, feature_names=feature_names, metric=metric, device=device,
@@ -148,7 +153,6 @@ class PermutationImportance(IncrementalMethod):
         self.n_samples, self.n_inputs = session.n_samples, session.n_inputs
         self.output_names = session.output_names
         self.feature_names = tuple(u.name for u in self.units)
-        self.groups = {u.name: u.members for u in self.units if groups and u.name in groups}
         self.max_samples = None if max_samples is None else float(max_samples)
         if isinstance(max_samples, numbers.Integral):
             self.max_samples = int(max_samples)  # settings stay plain JSON numbers

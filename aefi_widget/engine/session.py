@@ -86,9 +86,9 @@ class ModelSession:
     forward_path : {"auto", "rank1", "plain"}
         ``"rank1"`` keeps the rank-1 path but runs the rest through the modules (tests).
     check_first : callable, optional
-        ``check_first(feature_names, n_samples)`` runs once X is checked and before the model is
-        first called: a method validates its own options there, so bad options fail without
-        any model call.
+        ``check_first(feature_names, X)`` (X the private (n, d) tensor) runs once X is checked
+        and before the model is first called: a method validates its own options there, so bad
+        options fail without any model call.
     """
 
     def __init__(
@@ -100,7 +100,7 @@ class ModelSession:
         metric: str | MetricFn = "mse",
         device: str | torch.device | None = None,
         forward_path: str = "auto",
-        check_first: Callable[[tuple[str, ...], int], None] | None = None,
+        check_first: Callable[[tuple[str, ...], torch.Tensor], None] | None = None,
     ) -> None:
         if not callable(model):
             raise TypeError(f"model must be a torch.nn.Module or callable, got {type(model)!r}")
@@ -114,7 +114,7 @@ class ModelSession:
         self.X, self.output_names = as_feature_matrix(X, feature_names, dtype, self.device)
         self.n_samples, self.n_inputs = self.X.shape
         if check_first is not None:
-            check_first(self.output_names, self.n_samples)
+            check_first(self.output_names, self.X)
         self.probe = self.X[torch.arange(_PROBE_ROWS, device=self.device) % self.n_samples]
         self._check_reconstruction()
         with computing(self.model):  # eval mode: no BatchNorm updates, no dropout
