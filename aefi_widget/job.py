@@ -67,6 +67,21 @@ class JobProgress:
     n_repeats: int
 
 
+def _check_engine(engine: Any) -> None:
+    """Refuse, at construction, anything that is not an engine (``TypeError`` naming what lacks)."""
+    missing = [
+        name
+        for name, wanted in (("increments", callable), ("empty_result", callable),
+                             ("evaluations_total", lambda value: value is not None))
+        if not wanted(getattr(engine, name, None))
+    ]  # fmt: skip
+    if missing:
+        raise TypeError(
+            f"Job needs an engine such as aefi_widget.PermutationImportance(model, X), got "
+            f"{type(engine).__name__} {engine!r:.60} (it lacks {', '.join(missing)})"
+        )
+
+
 class Job:
     """Computes ``engine.increments(resume)`` on a daemon thread, one snapshot per chunk.
 
@@ -81,6 +96,9 @@ class Job:
         Checkpoint file for this run: resumed from when it exists (and matches the model, data
         and settings), written atomically every few seconds and when the job ends, is cancelled
         or fails. Needs an engine whose ``increments`` takes ``checkpoint=``.
+    client : dask.distributed.Client, optional
+        Run the engine's chunks on this Dask cluster (``increments(client=...)``); the numbers
+        are the same as locally. By default the engine's own setting (local unless it has one).
 
     Notes
     -----
@@ -96,9 +114,13 @@ class Job:
         engine: Any,
         resume: ImportanceResult | None = None,
         checkpoint: str | os.PathLike[str] | None = None,
+        client: Any = None,
     ) -> None:
+        _check_engine(engine)
         self.engine = engine
         self._resume_from = resume
+        # Passed to engine.increments(client=...): the chunks run on that Dask cluster.
+        self._client = client
         # Passed to engine.increments(checkpoint=...): resume from it, save to it (atomically).
         self._checkpoint = checkpoint
         self._total = int(engine.evaluations_total)
@@ -253,7 +275,11 @@ class Job:
         final: JobStatus = "cancelled"
         try:
             # Inside the try: an engine that validates eagerly raises here, not in next().
-            keywords = {} if self._checkpoint is None else {"checkpoint": self._checkpoint}
+            keywords: dict[str, Any] = {}
+            if self._checkpoint is not None:
+                keywords["checkpoint"] = self._checkpoint
+            if self._client is not None:
+                keywords["client"] = self._client
             generator = self.engine.increments(resume=self._resume_from, **keywords)
             while self._hold_while_paused():
                 snapshot = next(generator, None)

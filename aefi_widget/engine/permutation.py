@@ -25,11 +25,12 @@ from typing import Any
 import torch
 
 from aefi_widget.engine.allocator import settle_heap
+from aefi_widget.engine.distributed import WorkerSpec, check_client, chunks_on_cluster
 from aefi_widget.engine.drilldown import Drilldown, compute_drilldown
 from aefi_widget.engine.groups import resolve_groups
 from aefi_widget.engine.inputs import check_int, resolve_max_samples, resolve_units
 from aefi_widget.engine.metrics import MetricFn
-from aefi_widget.engine.permutation_rows import RoundData, Shuffles, evaluate_calls, round_data
+from aefi_widget.engine.permutation_rows import CallSums, Shuffles, evaluate_calls, round_data
 from aefi_widget.engine.permutation_state import RunState
 from aefi_widget.engine.plan import Plan
 from aefi_widget.engine.runner import IncrementalMethod
@@ -92,6 +93,9 @@ class PermutationImportance(IncrementalMethod):
         checkpoint of another model, data set or settings is refused with ``ValueError``.
     checkpoint_every : float, default 5.0
         Seconds between checkpoint writes.
+    client : dask.distributed.Client, optional
+        Compute the plan's chunks on this Dask cluster (the model and X are sent to each worker
+        once); snapshots, checkpoints and the final numbers are the same as a local run's.
     """
 
     description = "permutation importance"
@@ -114,8 +118,10 @@ class PermutationImportance(IncrementalMethod):
         progress: bool = False,
         checkpoint: str | os.PathLike[str] | None = None,
         checkpoint_every: float = 5.0,
+        client: Any = None,
         _forward_path: str = "auto",
     ) -> None:
+        self.client = check_client(client)
         self.n_repeats = check_int(n_repeats, "n_repeats", 1)
         if target not in ("original", "permuted"):
             raise ValueError(f"target must be 'original' or 'permuted', got {target!r}")
@@ -167,6 +173,14 @@ class PermutationImportance(IncrementalMethod):
         self.call_rows = batch_size if batch_size is not None else session.rows_per_call(
             self.batch_rows
         )  # fmt: skip
+        # What a Dask worker needs to rebuild this engine (the model and X travel apart, once).
+        self.worker_keywords = {
+            "n_repeats": n_repeats, "metric": metric, "target": target,
+            "feature_names": list(self.output_names), "max_samples": max_samples,
+            "groups": {name: list(members) for name, members in self.groups.items()} or None,
+            "seed": self.seed, "device": device, "batch_size": batch_size,
+            "per_output": "always" if self.per_output else False, "_forward_path": _forward_path,
+        }  # fmt: skip
         self._identity: dict[str, str] | None = None
 
     def _resolve_per_output(self, per_output: bool | str) -> bool:
@@ -257,28 +271,31 @@ class PermutationImportance(IncrementalMethod):
 
     def compute(self, resume: ImportanceResult | None) -> Iterator[ImportanceResult]:
         """The work loop: a chunk of forward calls, then a snapshot per finished round or chunk."""
+        return self.compute_on(resume, self.client)
+
+    def compute_on(
+        self, resume: ImportanceResult | None, client: Any
+    ) -> Iterator[ImportanceResult]:
+        """:meth:`compute`, with the chunks on Dask ``client`` when it is not None."""
+        client = check_client(client)
         if resume is None or (resume.resume is None and resume.evaluations_done == 0):
             state = RunState.fresh(self.plan(), self.n_inputs, self.per_output)
         else:
             state = RunState.resumed(resume, self.plan(), self.identity(), self.n_inputs,
                                      self.per_output, self.feature_names)  # fmt: skip
         identity = self.identity()
-        baseline = self.session.baseline(self.call_rows)
+        self.session.baseline(self.call_rows)  # the baseline error every snapshot shows
         plan, m = state.plan, self.samples_per_repeat
-        datas: dict[int, RoundData] = {}
-        if self.device.type == "cpu":
-            settle_heap()
-        while state.round < self.n_repeats:
-            started = time.perf_counter()
-            calls = plan.calls(state.round, state.chunk)
-            next_round, next_chunk = plan.advance(state.round, state.chunk)
-            with self.session.computing():
-                for repeat in sorted({s.repeat for call in calls for s in call}):
-                    if repeat not in datas:
-                        datas[repeat] = round_data(self.session, baseline, self.shuffles, repeat)
-                sums = evaluate_calls(self.session, self.shuffles, datas, calls)
-            datas = {r: data for r, data in datas.items() if r >= next_round}
-            state.elapsed_s += time.perf_counter() - started
+        positions = _positions(plan, state.round, state.chunk)
+        if client is None:
+            source = self._local_chunks(plan, positions)
+        else:
+            spec = WorkerSpec(PermutationImportance, self.session.model, self.session.X.cpu(),
+                              self.worker_keywords)  # fmt: skip
+            source = chunks_on_cluster(client, spec, plan, positions)
+        for (round_, chunk), sums, seconds in source:
+            next_round, next_chunk = plan.advance(round_, chunk)
+            state.elapsed_s += seconds
             # A packed chunk finishes several rounds: a snapshot at each round's end, so
             # rounds() and consumers see every round.
             for finished in state.absorb(sums, m):
@@ -287,6 +304,26 @@ class PermutationImportance(IncrementalMethod):
                     yield self.snapshot(state, identity)
             state.move_to(next_round, next_chunk)
             yield self.snapshot(state, identity)
+
+    def _local_chunks(
+        self, plan: Plan, positions: Iterator[tuple[int, int]]
+    ) -> Iterator[tuple[tuple[int, int], CallSums, float]]:
+        if self.device.type == "cpu":
+            settle_heap()
+        for round_, chunk in positions:
+            started = time.perf_counter()
+            sums = self.chunk_sums(plan, round_, chunk)
+            yield (round_, chunk), sums, time.perf_counter() - started
+
+    def chunk_sums(self, plan: Plan, round_: int, chunk: int) -> CallSums:
+        """Per-segment sums of the chunk at (round, chunk): the unit of work, local or on a
+        Dask worker. A pure function of the plan position (and the model and data)."""
+        baseline = self.session.baseline(self.call_rows)
+        calls = plan.calls(round_, chunk)
+        repeats = sorted({segment.repeat for call in calls for segment in call})
+        with self.session.computing():
+            datas = {r: round_data(self.session, baseline, self.shuffles, r) for r in repeats}
+            return evaluate_calls(self.session, self.shuffles, datas, calls)
 
     def finished(self, resume: ImportanceResult) -> ImportanceResult:
         state = RunState.resumed(resume, self.plan(), self.identity(), self.n_inputs,
@@ -319,6 +356,13 @@ class PermutationImportance(IncrementalMethod):
             resume=resume,
             labels=LABELS,
         )
+
+
+def _positions(plan: Plan, round_: int, chunk: int) -> Iterator[tuple[int, int]]:
+    """Plan positions from (round, chunk) to the end, in order."""
+    while round_ < plan.n_repeats:
+        yield round_, chunk
+        round_, chunk = plan.advance(round_, chunk)
 
 
 def permutation_importance(model: Any, X: Any, **keywords: Any) -> ImportanceResult:

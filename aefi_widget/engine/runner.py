@@ -15,7 +15,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from aefi_widget.engine.checkpoint import check_checkpoint_path, load_checkpoint, save_checkpoint
 from aefi_widget.result import ImportanceResult
@@ -72,6 +72,12 @@ class IncrementalMethod(ABC):
     def compute(self, resume: ImportanceResult | None) -> Iterator[ImportanceResult]:
         """Yield snapshots from the start or from ``resume`` (checked by the method first)."""
 
+    def compute_on(
+        self, resume: ImportanceResult | None, client: Any
+    ) -> Iterator[ImportanceResult]:
+        """:meth:`compute` with its chunks on a Dask ``client``; methods that can override it."""
+        raise NotImplementedError(f"{type(self).__name__} does not run on a Dask cluster yet")
+
     # ------------------------------------------------------------------ shared machinery
     def set_checkpoint(self, checkpoint: str | os.PathLike[str] | None, every: float = 5.0) -> None:
         """Record the checkpoint path (checked now: a bad path fails before any work)."""
@@ -84,6 +90,7 @@ class IncrementalMethod(ABC):
         self,
         resume: ImportanceResult | None = None,
         checkpoint: str | os.PathLike[str] | None = None,
+        client: Any = None,
     ) -> Iterator[ImportanceResult]:
         """Yield a snapshot after every chunk of work, continuing from ``resume`` when given.
 
@@ -91,18 +98,20 @@ class IncrementalMethod(ABC):
         the last snapshot's ``resume`` lets a later call continue with identical numbers.
         ``checkpoint`` (a path) overrides the engine's own for this run: resumed from when it
         exists and belongs to this run, written every ``checkpoint_every`` seconds and when the
-        generator ends, fails or is closed.
+        generator ends, fails or is closed. ``client`` (a ``dask.distributed.Client``) computes
+        the chunks on that cluster for this run, with the same numbers.
         """
         path = self.checkpoint if checkpoint is None else check_checkpoint_path(checkpoint)
         if resume is None and path is not None and path.exists():
             resume = load_checkpoint(path, self.identity())
+        snapshots = self.compute(resume) if client is None else self.compute_on(resume, client)
         if path is None:
-            yield from self.compute(resume)
+            yield from snapshots
             return
         last_saved = time.monotonic()
         snapshot = None
         try:
-            for snapshot in self.compute(resume):
+            for snapshot in snapshots:
                 if time.monotonic() - last_saved >= self.checkpoint_every:
                     save_checkpoint(path, snapshot)
                     last_saved = time.monotonic()

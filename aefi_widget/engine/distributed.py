@@ -1,0 +1,121 @@
+"""Chunks of a method's plan computed on a Dask cluster, merged in plan order.
+
+The plan is a pure function of the settings and every permutation a pure function of
+(seed, repeat, unit), so a chunk computes the same bits on any worker as locally. The model and
+X travel to each worker once (``client.scatter(..., broadcast=True)``); a task carries only its
+plan position, and returns the chunk's per-segment sums (a few floats per unit, plus (d,) per-output
+sums): the data per task does not grow with the model. Results are consumed in plan order, so
+snapshots, checkpoints and resume behave exactly as in a local run. Dask's futures do the
+scheduling: a worker that dies loses only its tasks in flight, which the scheduler reruns.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["WorkerSpec", "check_client", "chunks_on_cluster"]
+
+# Tasks in flight per worker thread: enough to keep every worker busy while results travel,
+# few enough to bound memory and make cancel cheap.
+_TASKS_PER_THREAD = 2
+_ENGINES: dict[str, Any] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def check_client(client: Any) -> Any:
+    """``client`` if it is a ``distributed.Client``; a clear error otherwise (or without Dask)."""
+    if client is None:
+        return None
+    try:
+        import distributed
+    except ImportError:
+        raise ImportError(
+            "client= needs Dask's distributed scheduler: pip install 'aefi_widget[dask]' "
+            "(or pip install 'dask[distributed]')"
+        ) from None
+    if not isinstance(client, distributed.Client):
+        raise TypeError(
+            f"client must be a dask.distributed.Client, got {type(client).__name__}; e.g. "
+            "client = distributed.Client() for a local cluster"
+        )
+    return client
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker needs to rebuild the engine: ``build(model, X, **keywords)``; sent once."""
+
+    build: Callable[..., Any]
+    model: Any
+    X: Any
+    keywords: dict[str, Any]
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+def _engine_for(spec: WorkerSpec) -> Any:
+    """The worker's engine for ``spec``, built on first use (checks, path, baseline: once)."""
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(spec.token)
+        if engine is None:
+            # One run's engine per worker at a time: an old run's model and data are let go.
+            _ENGINES.clear()
+            engine = _ENGINES[spec.token] = spec.build(spec.model, spec.X, **spec.keywords)
+        return engine
+
+
+def _run_chunk(spec: WorkerSpec, plan: Any, round_: int, chunk: int) -> tuple[Any, float]:
+    """Task body: the chunk's sums and the seconds the worker spent on it."""
+    started = time.perf_counter()
+    sums = _engine_for(spec).chunk_sums(plan, round_, chunk)
+    return sums, time.perf_counter() - started
+
+
+def chunks_on_cluster(
+    client: Any, spec: WorkerSpec, plan: Any, positions: Iterator[tuple[int, int]]
+) -> Iterator[tuple[tuple[int, int], Any, float]]:
+    """Yield ``(position, sums, seconds)`` for each plan position, in order, computed by Dask.
+
+    Keeps a bounded number of tasks in flight; closing the generator (pause, cancel, error)
+    cancels every task not yet consumed.
+    """
+    threads = sum(client.nthreads().values()) or 1
+    in_flight = max(2, _TASKS_PER_THREAD * threads)
+    shared = client.scatter(spec, broadcast=True, hash=False)
+    queue: deque[tuple[tuple[int, int], Any]] = deque()
+    try:
+        for position in positions:
+            queue.append((position, _submit(client, shared, plan, position)))
+            if len(queue) >= in_flight:
+                yield _take(queue)
+        while queue:
+            yield _take(queue)
+    finally:
+        pending = [future for _, future in queue]
+        if pending:
+            client.cancel(pending, force=True)
+        client.cancel([shared], force=True)
+
+
+def _submit(client: Any, shared: Any, plan: Any, position: tuple[int, int]) -> Any:
+    return client.submit(_run_chunk, shared, plan, *position, pure=False, retries=0)
+
+
+def _take(queue: deque[tuple[tuple[int, int], Any]]) -> tuple[tuple[int, int], Any, float]:
+    position, future = queue.popleft()
+    try:
+        sums, seconds = future.result()
+    except Exception as error:
+        if type(error).__name__ in ("CancelledError", "CommClosedError", "TimeoutError"):
+            raise RuntimeError(
+                f"lost the Dask cluster while computing chunk {position} "
+                f"({type(error).__name__}: {error}); every merged chunk is kept (and in the "
+                "checkpoint, if any): resume when the cluster is back"
+            ) from error
+        raise
+    return position, sums, seconds

@@ -1,0 +1,144 @@
+"""client=: the permutation method on a Dask LocalCluster gives the local run's numbers bit for bit."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import aefi_widget as aefi
+from aefi_widget.demo import make_correlated_data, seed_like_autoencoder
+from aefi_widget.job import Job
+
+distributed = pytest.importorskip("distributed")
+cloudpickle = pytest.importorskip("cloudpickle")
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+# Workers import nothing from tests/: ship this module's classes by value.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    with distributed.Client(cluster) as dask_client:
+        yield dask_client
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def problem():
+    X = make_correlated_data(96, 24, seed=3)
+    return seed_like_autoencoder(24, seed=1), X
+
+
+def _tasks(client) -> int:
+    return client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
+
+
+@pytest.mark.parametrize(
+    "keywords",
+    [
+        {"n_repeats": 3},
+        {"n_repeats": 2, "batch_size": 50, "max_samples": 40},
+        {"n_repeats": 2, "batch_size": 77, "groups": "auto", "target": "permuted"},
+        {"n_repeats": 2, "batch_size": 200, "per_output": False, "_forward_path": "plain"},
+    ],
+)
+def test_cluster_numbers_equal_the_local_run_bit_for_bit(client, problem, keywords):
+    model, X = problem
+    local = aefi.permutation_importance(model, X, **keywords)
+    remote = aefi.permutation_importance(model, X, client=client, **keywords)
+    np.testing.assert_array_equal(remote.importances, local.importances)
+    if local.delta_sum is not None:
+        np.testing.assert_array_equal(remote.delta_sum, local.delta_sum)
+    assert remote.evaluations_done == local.evaluations_done == local.evaluations_total
+    # Snapshots stream in plan order, as locally.
+    engine = aefi.PermutationImportance(model, X, **keywords)
+    local_steps = [s.evaluations_done for s in engine.increments()]
+    remote_steps = [s.evaluations_done for s in engine.increments(client=client)]
+    assert remote_steps == local_steps
+
+
+def test_cancel_stops_within_a_second_and_leaves_no_tasks(client, problem):
+    model, X = problem
+    engine = aefi.PermutationImportance(model, X, n_repeats=200, batch_size=40)
+    for _ in range(3):
+        job = Job(engine, client=client).start()
+        while job.progress.done == 0 and job.status == "running":
+            time.sleep(0.02)
+        started = time.monotonic()
+        job.cancel()
+        assert job.wait(timeout=5)
+        assert time.monotonic() - started < 1.0 + 0.5  # one chunk in flight, plus slack
+        assert job.status == "cancelled" and job.snapshot().evaluations_done > 0
+    deadline = time.monotonic() + 5
+    while _tasks(client) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _tasks(client) == 0
+
+
+def test_a_killed_worker_costs_only_its_tasks(client, problem):
+    model, X = problem
+    keywords = {"n_repeats": 30, "batch_size": 60}
+    reference = aefi.permutation_importance(model, X, **keywords)
+    pids = list(client.run(os.getpid).values())
+    killed = threading.Event()
+    engine = aefi.PermutationImportance(model, X, **keywords)
+    result = None
+    for result in engine.increments(client=client):
+        if not killed.is_set() and result.evaluations_done > result.evaluations_total // 4:
+            os.kill(pids[0], signal.SIGKILL)
+            killed.set()
+    assert killed.is_set()
+    np.testing.assert_array_equal(result.importances, reference.importances)
+    np.testing.assert_array_equal(result.delta_sum, reference.delta_sum)
+    client.wait_for_workers(2, timeout=60)
+
+
+class FailingInWorkers(torch.nn.Module):
+    """Raises on forward call ``fail_at`` of each process (counting from its first call)."""
+
+    def __init__(self, inner: torch.nn.Module, fail_at: int) -> None:
+        super().__init__()
+        self.inner, self.fail_at, self.calls = inner, fail_at, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise RuntimeError("odd batch on a worker")
+        return self.inner(x)
+
+
+def test_a_chunk_raising_on_a_worker_ends_in_error_and_resumes_locally(client, problem, tmp_path):
+    model, X = problem
+    keywords = {"n_repeats": 6, "batch_size": 100}
+    reference = aefi.permutation_importance(FailingInWorkers(model, -1), X, **keywords)
+    path = tmp_path / "run.npz"
+    engine = aefi.PermutationImportance(
+        FailingInWorkers(model, fail_at=8), X, checkpoint=path, checkpoint_every=3600, **keywords
+    )
+    job = Job(engine, client=client).start()
+    job.wait(timeout=60)
+    assert job.status == "error" and "odd batch" in str(job.error)
+    saved = aefi.ImportanceResult.load(path)
+    assert 0 < saved.evaluations_done < saved.evaluations_total
+    resumed = aefi.PermutationImportance(
+        FailingInWorkers(model, -1), X, checkpoint=path, **keywords
+    ).run()
+    np.testing.assert_array_equal(resumed.importances, reference.importances)
+
+
+def test_client_must_be_a_dask_client(problem):
+    model, X = problem
+    with pytest.raises(TypeError, match="distributed.Client"):
+        aefi.PermutationImportance(model, X, client="tcp://localhost:8786")
