@@ -13,6 +13,9 @@ from typing import Any
 
 from aefi_widget.engine import Drilldown, PermutationImportance, permutation_importance
 from aefi_widget.engine.correlated_groups import correlated_groups
+from aefi_widget.engine.latent import latent_importance
+from aefi_widget.engine.latent_permutation import LatentPermutation
+from aefi_widget.engine.weights import weight_importance
 from aefi_widget.result import ImportanceResult
 
 __all__ = [
@@ -20,9 +23,12 @@ __all__ = [
     "Explorer",
     "ImportanceResult",
     "Job",
+    "LatentPermutation",
     "PermutationImportance",
     "correlated_groups",
+    "latent_importance",
     "permutation_importance",
+    "weight_importance",
 ]
 __version__ = "0.1.0"
 

@@ -5,6 +5,16 @@ snapshots as work proceeds, in large batched tensor operations.
 """
 
 from aefi_widget.engine.drilldown import Drilldown
+from aefi_widget.engine.latent import latent_importance
+from aefi_widget.engine.latent_permutation import LatentPermutation
 from aefi_widget.engine.permutation import PermutationImportance, permutation_importance
+from aefi_widget.engine.weights import weight_importance
 
-__all__ = ["Drilldown", "PermutationImportance", "permutation_importance"]
+__all__ = [
+    "Drilldown",
+    "LatentPermutation",
+    "PermutationImportance",
+    "latent_importance",
+    "permutation_importance",
+    "weight_importance",
+]
