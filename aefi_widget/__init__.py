@@ -13,6 +13,7 @@ from typing import Any
 
 from aefi_widget.engine import Drilldown, PermutationImportance, permutation_importance
 from aefi_widget.engine.correlated_groups import correlated_groups
+from aefi_widget.engine.gradients import GradientImportance, gradient_importance
 from aefi_widget.engine.latent import latent_importance
 from aefi_widget.engine.latent_permutation import LatentPermutation
 from aefi_widget.engine.weights import weight_importance
@@ -21,11 +22,13 @@ from aefi_widget.result import ImportanceResult
 __all__ = [
     "Drilldown",
     "Explorer",
+    "GradientImportance",
     "ImportanceResult",
     "Job",
     "LatentPermutation",
     "PermutationImportance",
     "correlated_groups",
+    "gradient_importance",
     "latent_importance",
     "permutation_importance",
     "weight_importance",

@@ -245,6 +245,20 @@ class ImportanceResult:
             values, index=self._index(), columns=pd.Index(self.output_names, name="output")
         )
 
+    @property
+    def per_sample(self) -> pd.DataFrame | None:
+        """(n x F) signed per-sample attributions of a gradient result, in the metric's units.
+
+        Indexed by sample (X's DataFrame index when it had one, else 0..n-1); NaN rows for
+        samples not computed yet. None for methods without per-sample values.
+        """
+        values = self.extras.get("per_sample")
+        if values is None:
+            return None
+        labels = self.settings.get("sample_index")
+        index = pd.Index(range(len(values)) if labels is None else labels, name="sample")
+        return pd.DataFrame(values, index=index, columns=self._index())
+
     # ------------------------------------------------------------------ summary tables
     def summary(self, sort: bool = True) -> pd.DataFrame:
         """Per-feature table, sorted by rank (most important first), or in feature order.

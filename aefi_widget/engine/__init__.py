@@ -5,6 +5,7 @@ snapshots as work proceeds, in large batched tensor operations.
 """
 
 from aefi_widget.engine.drilldown import Drilldown
+from aefi_widget.engine.gradients import GradientImportance, gradient_importance
 from aefi_widget.engine.latent import latent_importance
 from aefi_widget.engine.latent_permutation import LatentPermutation
 from aefi_widget.engine.permutation import PermutationImportance, permutation_importance
@@ -12,8 +13,10 @@ from aefi_widget.engine.weights import weight_importance
 
 __all__ = [
     "Drilldown",
+    "GradientImportance",
     "LatentPermutation",
     "PermutationImportance",
+    "gradient_importance",
     "latent_importance",
     "permutation_importance",
     "weight_importance",
