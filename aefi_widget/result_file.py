@@ -12,41 +12,38 @@ Version 1 (the first release: ``delta_sum``, a ``resume`` JSON member and
 ``resume_partial_delta_sum``) still loads, without its resume state: it carries no identity to
 check a continuation against.
 
+The header holds a checksum (BLAKE2b) of itself and every array: a file edited or damaged after
+it was written is refused (required when it has a resume state; results written before version
+2 had checksums load without one).
+
 Reading trusts nothing: only the members the header declares are read, each after checking its
-stored size against its declared shape; every field is checked for type, range and finiteness,
-and any problem is a ``ValueError`` naming the file. No pickle, ever.
+stored size and .npy header against its declared shape (:mod:`aefi_widget.npz_io`); every field
+is checked for type, range and finiteness, and any problem is a ``ValueError`` naming the file.
+No pickle, ever.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
-import stat
-import tempfile
-import zipfile
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from aefi_widget.npz_io import FileProblem, InMemory, Members, read_npz, read_only, save_arrays
 from aefi_widget.resume_state import ResumeState
 
 __all__ = ["FORMAT", "VERSION", "FileProblem", "fields_from_arrays", "load_fields", "read_fields",
-           "read_npz", "save_arrays", "to_arrays"]  # fmt: skip
+           "read_npz", "read_only", "save_arrays", "sealed", "to_arrays"]  # fmt: skip
 
 FORMAT = "aefi_widget.ImportanceResult"
 VERSION = 2
 # A header holds names (20,000 genes of ~40 characters is under 1 MB) and settings.
 _MAX_HEADER_BYTES = 64 * 2**20
-# Room for an .npy member's own header beyond its data.
-_NPY_HEADER_BYTES = 4096
 _MAX_ELEMENTS = 2**40
-
-
-class FileProblem(ValueError):
-    """A result or checkpoint file that is not what it claims; the message names the problem."""
 
 
 # ---------------------------------------------------------------------------- writing
@@ -80,101 +77,45 @@ def to_arrays(result: Any) -> dict[str, np.ndarray]:
             "arrays": {k: list(v.shape) for k, v in resume.arrays.items()},
         },
     }
-    arrays = {"header": _json_bytes(header), "importances": np.asarray(result.importances)}
+    arrays = {"importances": np.asarray(result.importances)}
     arrays.update({f"extra.{k}": np.asarray(v) for k, v in result.extras.items()})
     if resume is not None:
         arrays.update({f"resume.{k}": np.asarray(v) for k, v in resume.arrays.items()})
-    return arrays
+    return sealed(header, arrays)
 
 
-def save_arrays(
-    arrays: Mapping[str, np.ndarray], path: str | os.PathLike[str], *, compressed: bool = True
-) -> Path:
-    """Write ``arrays`` to ``path`` (``.npz`` appended when missing) atomically; the path written.
+def sealed(header: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The members of a file: ``header`` (as JSON, with the checksum of itself and ``arrays``)
+    followed by ``arrays`` (every member but the header)."""
+    # The header as a reader will parse it (tuples become lists, keys strings), then checksummed.
+    header = json.loads(json.dumps(header))
+    header["checksum"] = _checksum(_canonical(header), arrays)
+    return {"header": _json_bytes(header), **arrays}
 
-    The file is written beside its destination, flushed, then renamed over it: a crash leaves the
-    old file or the new one, never a torn one. An existing file keeps its permission bits; a
-    read-only one is not replaced (``PermissionError``).
+
+def _canonical(header: dict[str, Any]) -> bytes:
+    """The header without its checksum, as one canonical JSON text."""
+    rest = {k: v for k, v in header.items() if k != "checksum"}
+    return json.dumps(rest, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def _checksum(header: bytes, arrays: Mapping[str, np.ndarray]) -> str:
+    """Digest of the header and every array (name, dtype, shape, bytes), in name order.
+
+    It guards against edits and damage that keep the file readable (a hand-edited position, a
+    changed number): a file whose contents do not match it is refused. BLAKE2b because it hashes
+    a large per-output accumulator about twice as fast as SHA-256.
     """
-    path = Path(path)
-    if path.suffix != ".npz":
-        path = path.with_name(path.name + ".npz")
-    if path.is_dir():
-        raise IsADirectoryError(f"{path} is a directory; give a file name such as {path}/run.npz")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = None
-    if path.exists():
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if not os.access(path, os.W_OK):
-            raise PermissionError(f"{path} is read-only; it was not replaced")
-    handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            (np.savez_compressed if compressed else np.savez)(stream, **arrays)
-            stream.flush()
-            os.fsync(stream.fileno())
-        if mode is None:  # a new file gets the usual permissions, not mkstemp's 0600
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    digest = hashlib.blake2b(header, digest_size=16)
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"|{name}|{array.dtype.str}|{array.shape}|".encode())
+        digest.update(array.data if array.size else b"")
+    return f"blake2b-128:{digest.hexdigest()}"
 
 
 # ---------------------------------------------------------------------------- reading
-def read_npz(path: str | os.PathLike[str], what: str = "result file") -> _Members:
-    """Open ``path`` as an npz archive whose members are read one at a time, size-checked."""
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"{path} is a directory, not an aefi_widget {what}")
-    if not path.exists():
-        raise FileNotFoundError(f"no such {what}: {path}")
-    try:
-        archive = zipfile.ZipFile(path)
-        names = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
-        raise FileProblem(f"not an npz archive ({error})") from None
-    return _Members(path, archive, names, what)
-
-
-class _Members:
-    """Members of an open npz archive, read on request with a size cap."""
-
-    def __init__(self, path: Path, archive: zipfile.ZipFile, infos: dict, what: str) -> None:
-        self.path, self.archive, self.infos, self.what = path, archive, infos, what
-
-    def __enter__(self) -> _Members:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.archive.close()
-
-    def __contains__(self, name: str) -> bool:
-        return name in self.infos
-
-    def array(self, name: str, max_bytes: int) -> np.ndarray:
-        """Member ``name`` as an array, refused when its stored size exceeds ``max_bytes``."""
-        info = self.infos.get(name)
-        if info is None:
-            raise FileProblem(f"member {name!r} is missing")
-        if info.file_size > max_bytes + _NPY_HEADER_BYTES:
-            raise FileProblem(
-                f"member {name!r} holds {info.file_size:,} bytes, more than its declared shape"
-            )
-        try:
-            with self.archive.open(info) as stream:
-                return np.lib.format.read_array(stream, allow_pickle=False)
-        except Exception as error:  # zlib, zipfile and numpy raise many kinds on broken data
-            raise FileProblem(
-                f"member {name!r} is unreadable ({type(error).__name__}: {error})"
-            ) from None
-
-
-def read_fields(members: _Members) -> dict[str, Any]:
+def read_fields(members: Members) -> dict[str, Any]:
     """Keyword arguments of ``ImportanceResult`` read and validated from an open archive."""
     return _fields(members)
 
@@ -191,26 +132,53 @@ def load_fields(path: str | os.PathLike[str]) -> dict[str, Any]:
 def fields_from_arrays(arrays: Mapping[str, np.ndarray], source: str = "arrays") -> dict[str, Any]:
     """Like :func:`load_fields`, from arrays in memory (e.g. :func:`to_arrays`' output)."""
     try:
-        return _fields(_InMemory(arrays))
+        return _fields(InMemory(arrays))
     except FileProblem as error:
         raise FileProblem(f"{source} is not a valid aefi_widget result: {error}") from None
 
 
-class _InMemory:
-    def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
-        self.arrays = arrays
+class _Recorded:
+    """Members as they are read, kept for the checksum (the header apart)."""
+
+    def __init__(self, members: Any) -> None:
+        self.members, self.read = members, {}
 
     def __contains__(self, name: str) -> bool:
-        return name in self.arrays
+        return name in self.members
 
     def array(self, name: str, max_bytes: int) -> np.ndarray:
-        if name not in self.arrays:
-            raise FileProblem(f"member {name!r} is missing")
-        return np.asarray(self.arrays[name])
+        array = self.members.array(name, max_bytes)
+        if name != "header":
+            self.read[name] = array
+        return array
 
 
 def _fields(members: Any) -> dict[str, Any]:
-    header = _header(members)
+    recorded = _Recorded(members)
+    header, canonical = _header(recorded)
+    fields = _fields_of(recorded, header)
+    if header["version"] >= 2:
+        _check_checksum(header.get("checksum"), canonical, recorded.read, fields["resume"])
+    return fields
+
+
+def _check_checksum(
+    stored: Any, canonical: bytes, arrays: dict[str, np.ndarray], resume: Any
+) -> None:
+    """The stored checksum matches what was read; required with a resume state, whose position
+    and partial sums no other check can prove consistent."""
+    if stored is None and resume is None:
+        return  # a result written before checksums, with nothing to continue from
+    if stored is None:
+        raise FileProblem("it has a resume state but no checksum, so it cannot be trusted")
+    if stored != _checksum(canonical, arrays):
+        raise FileProblem(
+            "its contents do not match the checksum stored in it: it was edited or damaged "
+            "after it was written"
+        )
+
+
+def _fields_of(members: Any, header: dict[str, Any]) -> dict[str, Any]:
     version = header["version"]
     F, d = len(header["feature_names"]), len(header["output_names"])
     if version == 1:
@@ -233,13 +201,17 @@ def _fields(members: Any) -> dict[str, Any]:
     }
 
 
-def _header(members: Any) -> dict[str, Any]:
+def _header(members: Any) -> tuple[dict[str, Any], bytes]:
+    """The checked header, and its canonical text (for the checksum) as it was stored."""
     raw = members.array("header", _MAX_HEADER_BYTES)
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise FileProblem("its header is not a JSON byte string")
     try:
         header = json.loads(raw.tobytes().decode("utf-8"), parse_constant=_no_infinity)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        canonical = _canonical(header) if isinstance(header, dict) else b""
+    except FileProblem:
+        raise
+    except (ValueError, RecursionError) as error:  # bad UTF-8 or JSON, a 5,000-digit integer
         raise FileProblem(f"its header is not valid JSON ({error})") from None
     if not isinstance(header, dict):
         raise FileProblem(f"its header is a JSON {type(header).__name__}, not an object")
@@ -253,7 +225,7 @@ def _header(members: Any) -> dict[str, Any]:
     header["feature_names"] = _names(header.get("feature_names"), "feature_names")
     header["output_names"] = _names(header.get("output_names"), "output_names")
     header.setdefault("labels", {})
-    return header
+    return header, canonical
 
 
 def _no_infinity(constant: str) -> float:

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import aefi_widget as aefi
+from aefi_widget.engine.probes import PROBE_CALLS
 
 D = 12
 
@@ -178,7 +179,7 @@ def test_out_of_memory_halves_the_call_with_the_same_numbers(data):
 
 
 class OutOfMemoryAfterProbe(torch.nn.Module):
-    """Accepts the input check's probe call, then raises MemoryError on every call."""
+    """Accepts the input checks' probe calls, then raises MemoryError on every call."""
 
     def __init__(self, inner: torch.nn.Module) -> None:
         super().__init__()
@@ -186,7 +187,7 @@ class OutOfMemoryAfterProbe(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.calls += 1
-        if self.calls > 1:
+        if self.calls > PROBE_CALLS:
             raise MemoryError("no memory at all")
         return self.inner(x)
 

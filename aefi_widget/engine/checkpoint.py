@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from aefi_widget.result import ImportanceResult
-from aefi_widget.result_file import FileProblem, read_fields, read_npz, save_arrays
+from aefi_widget.result_file import FileProblem, read_fields, read_npz, read_only, save_arrays
 
 __all__ = ["check_checkpoint_path", "load_checkpoint", "save_checkpoint"]
 
@@ -31,9 +31,12 @@ def check_checkpoint_path(path: str | os.PathLike[str]) -> Path:
 
     Runs when an engine is made, so a bad path fails before the work, not at the first save.
     """
-    path = Path(path)
-    if path.suffix != ".npz":
-        path = path.with_name(path.name + ".npz")
+    given = Path(path)
+    if given.is_dir():
+        raise IsADirectoryError(
+            f"checkpoint {given} is a directory; give a file path like {given}/run.npz"
+        )
+    path = given if given.suffix == ".npz" else given.with_name(given.name + ".npz")
     if path.is_dir():
         raise IsADirectoryError(
             f"checkpoint {path} is a directory; give a file path like {path}/run.npz"
@@ -46,7 +49,9 @@ def check_checkpoint_path(path: str | os.PathLike[str]) -> Path:
         )
     if not os.access(parent, os.W_OK | os.X_OK):
         raise PermissionError(f"checkpoint folder {parent} is not writable; choose another path")
-    if path.exists() and not os.access(path, os.W_OK):
+    if path.exists() and not path.is_file():
+        raise OSError(f"checkpoint {path} is not a regular file (a pipe, socket or device)")
+    if path.exists() and read_only(path):
         raise PermissionError(
             f"checkpoint {path} is read-only, so it could not be updated; make it writable or "
             "choose another path (it was not changed)"

@@ -8,6 +8,7 @@ them all; keep the two in step.
 from __future__ import annotations
 
 import difflib
+import math
 import numbers
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -25,6 +26,7 @@ __all__ = [
     "did_you_mean",
     "model_dtype_device",
     "reconstruction_of",
+    "resolve_device",
     "resolve_max_samples",
     "resolve_units",
 ]  # fmt: skip
@@ -64,13 +66,77 @@ def check_int(value: Any, name: str, minimum: int, maximum: int | None = None) -
 def model_dtype_device(model: Callable[..., Any]) -> tuple[torch.dtype, torch.device]:
     """The floating dtype and device of the model's first floating parameter or buffer.
 
-    Plain callables (no parameters) compute in float32 on the CPU.
+    Plain callables (no parameters) compute in float32 on the CPU. A model whose tensors are on
+    the meta device (shapes without values) is refused.
     """
     if isinstance(model, torch.nn.Module):
-        for tensor in list(model.parameters()) + list(model.buffers()):
+        tensors = list(model.parameters()) + list(model.buffers())
+        if any(t.is_meta for t in tensors):
+            raise ValueError(
+                "the model's parameters are on the meta device: they have shapes but no values "
+                "(the model was made under torch.device('meta') or with empty weights). Load its "
+                "weights first, e.g. model.to_empty(device='cpu') then "
+                "model.load_state_dict(torch.load(path))"
+            )
+        for tensor in tensors:
             if tensor.is_floating_point():
                 return tensor.dtype, tensor.device
     return torch.float32, torch.device("cpu")
+
+
+_DEVICE_HINT = "use 'cpu', 'cuda', 'cuda:1' (a GPU by index) or 'mps' (Apple silicon)"
+
+
+def resolve_device(device: Any, model_device: torch.device) -> torch.device:
+    """The device to compute on (``model_device`` when ``device`` is None), checked to exist.
+
+    Raises ``TypeError`` for something that is not a device, ``ValueError`` for a device name
+    torch does not know, or one this machine does not have, before any data is moved.
+    """
+    if device is None:
+        device = model_device
+    if isinstance(device, bool) or not isinstance(device, str | torch.device | int):
+        raise TypeError(f"device must be a string like 'cuda' or a torch.device, got {device!r}")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, ValueError, TypeError) as error:
+        raise ValueError(f"device={device!r} is not a device torch knows ({error}); "
+                         f"{_DEVICE_HINT}") from None  # fmt: skip
+    kind = device.type
+    if kind == "meta":
+        raise ValueError(
+            "device='meta' holds shapes without values; nothing can be computed there. "
+            f"{_DEVICE_HINT[0].upper()}{_DEVICE_HINT[1:]}"
+        )
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={str(device)!r} needs a CUDA GPU, but torch sees none "
+                "(torch.cuda.is_available() is False: no GPU or driver, or a CPU-only build of "
+                "torch); use device='cpu'"
+            )
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise ValueError(
+                f"device={str(device)!r} does not exist: this machine has {count} CUDA GPU(s), "
+                f"cuda:0 to cuda:{count - 1}"
+            )
+        return device
+    if kind == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(
+                "device='mps' needs Apple silicon and a torch build with MPS "
+                "(torch.backends.mps.is_available() is False); use device='cpu'"
+            )
+        return device
+    if kind != "cpu":
+        backend = getattr(torch, kind, None)
+        available = getattr(backend, "is_available", None)
+        if not callable(available) or not available():
+            raise ValueError(
+                f"device={str(device)!r} is not available on this machine; {_DEVICE_HINT}"
+            )
+    return device
 
 
 def as_feature_matrix(
@@ -98,13 +164,14 @@ def as_feature_matrix(
         names_from_frame = [str(c) for c in X.columns]
         array = X.to_numpy(dtype=np.float64, na_value=np.nan) if X.shape[1] else X.to_numpy()
     elif isinstance(X, torch.Tensor):
+        _check_tensor_storage(X)
         array = X.detach()
     elif isinstance(X, np.ndarray):
         array = X
     else:
         raise TypeError(
-            f"X must be a torch.Tensor, numpy.ndarray or pandas.DataFrame, got {type(X).__name__}; "
-            "convert it with numpy.asarray(X) first"
+            f"X must be a torch.Tensor, numpy.ndarray or pandas.DataFrame, got "
+            f"{type(X).__module__}.{type(X).__name__}; {_conversion_hint(X)}"
         )
 
     if array.ndim != 2:
@@ -134,7 +201,72 @@ def as_feature_matrix(
         raise ValueError(
             f"X has values too large for the model's dtype {dtype}; rescale X or use a wider dtype"
         )
+    _check_squares_fit(private)
     return private, _feature_names(names_from_frame, feature_names, d)
+
+
+def _check_tensor_storage(X: torch.Tensor) -> None:
+    """Refuse tensors without plain values: sparse layouts (most ops the engine needs do not
+    exist for them) and meta tensors (no values at all)."""
+    if X.layout != torch.strided:
+        layout = str(X.layout).replace("torch.", "")
+        raise TypeError(
+            f"X is a torch sparse tensor ({layout}); pass a dense one: X.to_dense() "
+            f"(needs {_dense_bytes(X.shape)})"
+        )
+    if X.is_meta:
+        raise ValueError(
+            "X is on the meta device: it has a shape but no values. Pass the real data"
+        )
+
+
+def _dense_bytes(shape: Any) -> str:
+    """Memory a dense float32 copy of an array of ``shape`` takes, in readable units."""
+    size = 4.0 * float(np.prod([float(s) for s in shape]))
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size >= scale:
+            return f"{size / scale:,.1f} {unit} in float32"
+    return f"{size:.0f} bytes in float32"
+
+
+def _conversion_hint(X: Any) -> str:
+    """How to turn a container we do not take into one we do."""
+    kind = type(X)
+    module = kind.__module__.split(".")[0]
+    if module == "anndata" or kind.__name__ == "AnnData":
+        return (
+            "pass its matrix: adata.to_df() (keeps the variable names as feature names), or "
+            "adata.X.toarray() when adata.X is sparse (np.asarray(adata.X) when it is dense)"
+        )
+    if module == "scipy" and hasattr(X, "toarray"):
+        shape = getattr(X, "shape", None)
+        size = f" (needs {_dense_bytes(shape)})" if shape is not None else ""
+        return f"X is a scipy sparse matrix: pass X.toarray(){size}"
+    if module == "polars":
+        return "convert it with X.to_pandas() (keeps the column names) or X.to_numpy()"
+    if isinstance(X, pd.Series):
+        return "X is one column: pass X.to_frame() (one feature) or a DataFrame of all features"
+    if hasattr(X, "toarray"):
+        return "convert it with X.toarray()"
+    return "convert it with numpy.asarray(X) first"
+
+
+def _check_squares_fit(X: torch.Tensor) -> None:
+    """Refuse values whose squares overflow X's dtype: every squared-error metric would be inf.
+
+    E.g. uint64 ids near 2**64 cast to float32 are finite, but their squares are not.
+    """
+    if not X.is_floating_point() or X.numel() == 0:
+        return
+    largest = float(X.abs().max())
+    limit = math.sqrt(torch.finfo(X.dtype).max) / 4
+    if largest > limit:
+        raise ValueError(
+            f"X has values up to {largest:.3g}, too large for the model's dtype "
+            f"{str(X.dtype).replace('torch.', '')}: squared reconstruction errors would overflow "
+            f"(the limit is about {limit:.3g}). Rescale X (e.g. standardize each column), drop "
+            "id-like columns, or use a model in a wider dtype (model.double())"
+        )
 
 
 def _shared_tensor(array: np.ndarray) -> torch.Tensor:

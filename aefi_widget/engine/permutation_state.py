@@ -91,6 +91,12 @@ class RunState:
                 f"the resume position (round {round_}, chunk {chunk}) is not a position of this "
                 f"run's plan ({done} repeats, {plan.chunks_per_round} chunk(s) per round)"
             )
+        if result.evaluations_done != plan.done_before(round_, chunk):
+            raise ValueError(
+                f"the result's evaluations_done ({result.evaluations_done}) does not match its "
+                f"resume position (round {round_}, chunk {chunk}: "
+                f"{plan.done_before(round_, chunk)} evaluations)"
+            )
         if (result.delta_sum is None) == per_output:
             raise ValueError("the result's per_output setting differs from this engine's")
         state = cls(plan, d, per_output)

@@ -28,9 +28,10 @@ from aefi_widget.engine.forward import (
     detect_forward_path,
     linear_flops_per_row,
 )
-from aefi_widget.engine.inputs import as_feature_matrix, model_dtype_device, reconstruction_of
+from aefi_widget.engine.inputs import as_feature_matrix, model_dtype_device, resolve_device
 from aefi_widget.engine.metrics import MetricFn, resolve_metric
 from aefi_widget.engine.model_mode import computing, differentiating
+from aefi_widget.engine.probes import CopyingInputs, joined_reconstructions, probe_model
 
 __all__ = ["Baseline", "ModelSession"]
 
@@ -109,7 +110,7 @@ class ModelSession:
         self.metric_name, self.metric = resolve_metric(metric)
         self.custom_metric = not isinstance(metric, str)
         dtype, model_device = model_dtype_device(model)
-        self.device = torch.device(device) if device is not None else model_device
+        self.device = resolve_device(device, model_device)
         self.model = _on_device(model, model_device, self.device)
         self.X, self.output_names = as_feature_matrix(X, feature_names, dtype, self.device)
         self.n_samples, self.n_inputs = self.X.shape
@@ -117,9 +118,11 @@ class ModelSession:
             check_first(self.output_names, self.X)
         self.probe = self.X[torch.arange(_PROBE_ROWS, device=self.device) % self.n_samples]
         self._check_reconstruction()
+        # A model that writes into its input gets a copy on every call (engine data stays intact).
+        calls = CopyingInputs(self.model) if self._writes_input else self.model
         with computing(self.model):  # eval mode: no BatchNorm updates, no dropout
             self.path: ForwardPath = detect_forward_path(
-                self.model,
+                calls,
                 self.probe,
                 allow_rank1=forward_path != "plain",
                 allow_fused=forward_path == "auto",
@@ -131,41 +134,15 @@ class ModelSession:
 
     # ------------------------------------------------------------------ checks
     def _check_reconstruction(self) -> None:
-        """Refuse a model that does not map (rows, d) to a finite (rows, d) reconstruction."""
-        probe = self.probe
+        """Refuse a model that does not map (rows, d) to a finite (rows, d) reconstruction, is
+        random, or (custom) a metric that misbehaves; note whether it writes into its input and
+        warn when its rows are coupled (:func:`~aefi_widget.engine.probes.probe_model`)."""
         with computing(self.model):
-            try:
-                output = self.model(probe.clone())
-            except Exception as error:
-                raise ValueError(
-                    f"calling the model on the first rows of X (shape {tuple(probe.shape)}, "
-                    f"{probe.dtype}) failed: {type(error).__name__}: {error}. Check that X has "
-                    "the columns, order and dtype the model was trained on."
-                ) from error
-            recon = reconstruction_of(output)
-            if recon.shape != probe.shape:
-                raise ValueError(
-                    f"the model does not reconstruct its input: for input of shape "
-                    f"{tuple(probe.shape)} it returned shape {tuple(recon.shape)}. aefi_widget "
-                    "needs an autoencoder whose output has the input's shape (n, d); wrap an "
-                    "encoder-only model so that it returns the reconstruction."
-                )
-            if not recon.is_floating_point():
-                raise TypeError(
-                    f"the model returned {recon.dtype}; a floating reconstruction is needed"
-                )
-            if not bool(torch.isfinite(recon).all()):
-                raise ValueError("the model's reconstruction of the first rows of X has NaN or inf")
-            # Part of the run's identity: catches what parameters cannot (plain callables,
-            # module state that is not a parameter or buffer).
-            self._probe_digest = tensor_digest([("probe", recon)])
-            if self.custom_metric:
-                errors = torch.as_tensor(self.metric(recon.clone(), probe.clone()))
-                if errors.shape != (probe.shape[0],):
-                    raise ValueError(
-                        f"a custom metric must return one error per sample, shape "
-                        f"({probe.shape[0]},); got {tuple(errors.shape)}"
-                    )
+            report = probe_model(self.model, self.probe, self.metric, self.custom_metric)
+        self._writes_input = report.writes_input
+        # Part of the run's identity: catches what parameters cannot (plain callables,
+        # module state that is not a parameter or buffer, lambda metrics).
+        self._probe_digest = report.digest
 
     # ------------------------------------------------------------------ sizing
     def rows_per_chunk(self, seconds: float) -> int:
@@ -248,9 +225,13 @@ class ModelSession:
         pre = None
         if path.first is not None:
             pre = torch.cat([self.caller(path.first, p) for p in pieces])
-            recon = torch.cat([self.caller(path.rest, p) for p in torch.split(pre, step)])
+            # Copies: a layer after the first Linear may work in place (ReLU(inplace=True)) and
+            # must not change the cached pre-activations every rank-1 update starts from.
+            recon = joined_reconstructions(
+                [self.caller(path.rest, p.clone()) for p in torch.split(pre, step)], X.shape[1]
+            )
         else:
-            recon = torch.cat([self.caller(path.model, p) for p in pieces])
+            recon = joined_reconstructions([self.caller(path.model, p) for p in pieces], X.shape[1])
         errors = torch.as_tensor(self.errors(recon, X)).to(torch.float64)
         if errors.shape != (X.shape[0],):
             raise ValueError(
