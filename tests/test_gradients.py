@@ -259,6 +259,7 @@ class CountingModel(nn.Module):
         ({"baseline": "median"}, ValueError, "unknown baseline 'median'"),
         ({"baseline": np.zeros(5)}, ValueError, r"shape \(6,\).*got shape \(5,\)"),
         ({"baseline": np.zeros((2, 6))}, ValueError, r"got shape \(2, 6\)"),
+        ({"method": "gradient_x_input", "baseline": np.ones(7)}, ValueError, "got shape"),
         ({"baseline": [0, 0, np.nan, 0, 0, 0]}, ValueError, "NaN or inf at 1 feature.*'x2'"),
         ({"baseline": ["a"] * 6}, TypeError, "baseline must be"),
         ({"batch_size": 0}, ValueError, "batch_size must be >= 1"),
@@ -385,3 +386,26 @@ def test_groups_sum_their_members_per_sample(data) -> None:
     np.testing.assert_allclose(grouped["g"], single["x1"] + single["x4"], rtol=1e-12)
     np.testing.assert_array_equal(grouped["x3"], single["x3"])
     np.testing.assert_array_equal(grouped["h"], single["x5"])
+
+
+def test_benchmark_script_runs_on_a_tiny_problem(capsys) -> None:
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_gradients.py"
+    sys.path.insert(0, str(script.parent))  # it imports bench_permutation, as when run directly
+    try:
+        spec = importlib.util.spec_from_file_location("bench_gradients", script)
+        bench = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = bench  # dataclasses look their module up there
+        spec.loader.exec_module(bench)
+        threads = torch.get_num_threads()
+        medians = bench.main(["--d", "16", "--n", "40", "--rounds", "1", "--epochs", "1",
+                              "--matmul-size", "64"])  # fmt: skip
+        torch.set_num_threads(threads)
+    finally:
+        sys.path.remove(str(script.parent))
+    out = capsys.readouterr().out
+    assert "captum IntegratedGradients" in out and "First looks" in out
+    assert set(medians) >= {"aefi", "captum", "IG 4 steps, all samples"}

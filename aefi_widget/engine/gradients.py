@@ -44,8 +44,9 @@ from aefi_widget.result import ImportanceResult
 __all__ = ["GradientImportance", "gradient_importance"]
 
 METHODS = {"integrated_gradients": "Integrated gradients", "gradient_x_input": "Gradient × input"}
-# Attributions held in memory (n x F float64, twice: signed and absolute).
-MAX_ATTRIBUTIONS = 100_000_000
+# Attributions held in memory: n x F float64, signed and absolute, copied into every snapshot
+# (200 MB each at the limit).
+MAX_ATTRIBUTIONS = 25_000_000
 # A chunk should take about this long, so pause and cancel answer well within a second.
 _TARGET_CHUNK_SECONDS = 0.25
 
@@ -64,7 +65,10 @@ class GradientImportance(IncrementalMethod):
     method : {"integrated_gradients", "gradient_x_input"}, default "integrated_gradients"
         Integrated gradients along the straight path from ``baseline`` (``steps`` forward and
         backward passes per sample), or ``x * dL/dx`` at the sample (one of each; ``baseline``,
-        ``steps`` and ``quadrature`` are then not used).
+        ``steps`` and ``quadrature`` are then checked but not used). On a trained autoencoder
+        the two answer different questions: ``dL/dx`` at the sample is the sensitivity of a
+        small residual, not how much the reconstruction relies on a feature; prefer
+        integrated gradients (a few steps are enough for a ranking).
     baseline : "mean", "zeros" or array-like of shape (d,), default "mean"
         Where the path starts: the mean of X over samples, the zero row, or a given finite row.
     steps : int, default 32
@@ -139,7 +143,7 @@ class GradientImportance(IncrementalMethod):
                     f"{n:,} samples x {len(self.units):,} features is too many attributions to "
                     "hold; attribute a random subset of the samples (e.g. X[:2000])"
                 )
-            if integrated and not isinstance(baseline, str):
+            if not isinstance(baseline, str):  # checked even where unused: no silent no-op
                 given_row.append(check_baseline_row(baseline, names))
 
         self.session = ModelSession(
