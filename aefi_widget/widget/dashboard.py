@@ -51,14 +51,18 @@ def close_matches(name: str, names: Sequence[str]) -> str:
 
 
 class Dashboard(anywidget.AnyWidget):
-    """Live permutation-importance dashboard (header, bars, boxes, search, selection).
+    """Live importance dashboard of any method (header, bars, boxes, search, selection).
 
     Parameters
     ----------
     feature_names : sequence of str
         The F attributed units, in result order.
     header : dict
-        Settings shown in the header (method, metric, target, n_repeats, seed, samples).
+        Shown name -> value for the header line (see
+        :func:`~aefi_widget.widget.labels.header_fields`); the publisher keeps it current.
+    labels : dict
+        Title, value label with its unit and axis name (see
+        :func:`~aefi_widget.widget.labels.page_labels`); generic words when omitted.
     top_n : int
         Features drawn in the charts (1 to ``MAX_TOP_N``, clamped to F).
     """
@@ -68,6 +72,7 @@ class Dashboard(anywidget.AnyWidget):
 
     feature_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
     header = traitlets.Dict().tag(sync=True)
+    labels = traitlets.Dict().tag(sync=True)
     n_repeats = traitlets.Int(0).tag(sync=True)
     summary = traitlets.Bytes(b"").tag(sync=True)  # float32 (5, F), see payload.py
     repeat_rows = traitlets.Bytes(b"").tag(sync=True)  # int32 (k,)
@@ -83,12 +88,18 @@ class Dashboard(anywidget.AnyWidget):
     update_count = traitlets.Int(0).tag(sync=True)
 
     def __init__(
-        self, feature_names: Sequence[str], *, header: dict[str, Any] | None = None, top_n: int = 20
+        self,
+        feature_names: Sequence[str],
+        *,
+        header: dict[str, Any] | None = None,
+        labels: dict[str, str] | None = None,
+        top_n: int = 20,
     ) -> None:
         names = [str(n) for n in feature_names]
         super().__init__(
             feature_names=names,
             header=dict(header or {}),
+            labels=dict(labels or {}),
             top_n=max(1, min(int(top_n), MAX_TOP_N)),
             max_top_n=MAX_TOP_N,
         )

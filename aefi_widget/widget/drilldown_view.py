@@ -27,7 +27,11 @@ __all__ = ["DrilldownView", "display_positions"]
 # SVG scatter plots get slow beyond a few thousand points; larger sets are drawn thinned.
 MAX_POINTS = 2000
 # Panel (d) draws its lines in this order: the original last, on top of a close reconstruction.
-_COLORS = {"reconstructed": "#1f77b4", "shuffled": "#ff7f0e", "original": "#404040"}
+# Mid-tone colours readable on JupyterLab's light and dark backgrounds alike (contrast >= 3:1
+# against white and against #111); text and axes follow the theme through widget.css.
+_COLORS = {"reconstructed": "#1f77b4", "shuffled": "#ff7f0e", "original": "#8c8c8c"}
+_DIAGONAL_COLOR = "#999999"
+_PICKED_COLOR = "#d62728"
 
 
 def display_positions(m: int, limit: int = MAX_POINTS) -> np.ndarray:
@@ -83,6 +87,9 @@ class DrilldownView:
         The live snapshot; its ``delta_recon`` row feeds panel (b) when available.
     warn : callable(str)
         Shows a warning in the dashboard (invalid sample clicks).
+    labels : dict of str -> str, optional
+        The page's labels (``value``, ``value_label`` with the metric's unit); permutation
+        importance's when omitted.
     top_outputs : int
         Outputs shown in panels (b) and (d).
     """
@@ -92,9 +99,13 @@ class DrilldownView:
         engine: Any,
         latest_result: Callable[[], ImportanceResult],
         warn: Callable[[str], None],
+        labels: dict[str, str] | None = None,
         top_outputs: int = 20,
     ) -> None:
         self.engine, self._latest_result, self._warn = engine, latest_result, warn
+        labels = labels or {}
+        self.value_name = labels.get("value", "Δ error")
+        self.value_label = labels.get("value_label", self.value_name)
         self.top_outputs = top_outputs
         self.drilldown: Any = None  # the Drilldown drawn now
         self._lock = threading.Lock()
@@ -111,7 +122,9 @@ class DrilldownView:
         xa, ya = LinearScale(), LinearScale()
         self._recon = _legend_scatter("reconstructed", xa, ya)
         self._shuffled = _legend_scatter("shuffled", xa, ya)
-        self._diagonal = Lines(scales={"x": xa, "y": ya}, colors=["#999999"], line_style="dashed")
+        self._diagonal = Lines(
+            scales={"x": xa, "y": ya}, colors=[_DIAGONAL_COLOR], line_style="dashed"
+        )
         self.values_figure = _figure(
             "(a) values",
             [self._diagonal, self._recon, self._shuffled],
@@ -130,14 +143,14 @@ class DrilldownView:
             scales={"x": xc, "y": yc}, colors=[_COLORS["reconstructed"]], default_size=12
         )
         self._errors.on_element_click(self._on_sample_click)
-        self._picked = Scatter(scales={"x": xc, "y": yc}, colors=["#d62728"], default_size=60)
+        self._picked = Scatter(scales={"x": xc, "y": yc}, colors=[_PICKED_COLOR], default_size=60)
         self.error_figure = _figure(
             "(c) error increase per sample (click one)",
             [self._errors, self._picked],
             xc,
             yc,
             "samples, sorted",
-            "Δerror",
+            self.value_label,
         )
         xd, yd = OrdinalScale(), LinearScale()
         self._profile = Lines(
@@ -152,13 +165,13 @@ class DrilldownView:
             "(d) sample profile", [self._profile], xd, yd, "output", "value", "top-right"
         )
         self.message = widgets.HTML("")
-        self.widget = widgets.VBox(
-            [
-                self.message,
-                widgets.HBox([self.values_figure, self.shift_figure]),
-                widgets.HBox([self.error_figure, self.profile_figure]),
-            ]
+        # Hidden until a feature is drawn: empty 0-1 axes would look broken (the dashboard
+        # says what to click meanwhile).
+        self.figures = widgets.Box(
+            [self.values_figure, self.shift_figure, self.error_figure, self.profile_figure],
+            layout=widgets.Layout(display="none", flex_flow="row wrap"),
         )
+        self.widget = widgets.VBox([self.message, self.figures])
 
     # ------------------------------------------------------------------ requests (any thread)
     def show(self, feature: str) -> None:
@@ -204,6 +217,7 @@ class DrilldownView:
                 self._shown_feature = feature
                 return
             self._draw_feature(drill)
+            self.figures.layout.display = "flex"
             self.message.value = (
                 f"<b>{feature}</b> (repeat {drill.repeat}, {len(drill.sample_index):,} samples; "
                 f"panel (a) shows column {drill.shown_column})"
@@ -262,6 +276,6 @@ class DrilldownView:
                 ]
             )
         self.profile_figure.title = (
-            f"(d) sample {int(drill.sample_index[position])}: Δerror "
+            f"(d) sample {int(drill.sample_index[position])}: {self.value_name} "
             f"{float(drill.error_increase[position]):.3g}"
         )

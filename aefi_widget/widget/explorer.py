@@ -1,4 +1,4 @@
-"""Explorer: the live permutation-importance dashboard plus the drilldown, in one widget."""
+"""Explorer: the live importance dashboard plus the method's drilldown, in one widget."""
 
 from __future__ import annotations
 
@@ -11,20 +11,11 @@ from aefi_widget.engine.runner import Engine
 from aefi_widget.job import Job
 from aefi_widget.result import ImportanceResult
 from aefi_widget.widget.dashboard import Dashboard
-from aefi_widget.widget.drilldown_view import DrilldownView
+from aefi_widget.widget.drilldowns import DrilldownContext, DrilldownPanel, build_drilldown
+from aefi_widget.widget.labels import header_fields, page_labels
 from aefi_widget.widget.publisher import Publisher
 
 __all__ = ["Explorer"]
-
-
-def _header(engine: Any) -> dict[str, Any]:
-    """Settings for the header line (JSON-able scalars only)."""
-    settings = dict(getattr(engine, "settings", {}) or {})
-    keys = ("method", "metric", "target", "n_repeats", "seed", "samples_per_repeat")
-    header = {k: settings[k] for k in keys if isinstance(settings.get(k), str | int | float)}
-    if "samples_per_repeat" in header:
-        header["samples"] = header.pop("samples_per_repeat")
-    return header
 
 
 class Explorer(widgets.VBox):
@@ -51,8 +42,10 @@ class Explorer(widgets.VBox):
         Runs the engine on a daemon thread; ``explorer.job.wait()`` blocks until it ends.
     dashboard : Dashboard
         The anywidget (header, charts, search, selection).
-    drilldown : DrilldownView
-        The bqplot panels of the selected feature.
+    drilldown : DrilldownPanel
+        The method's view of the selected feature (for permutation importance the bqplot
+        panels of :class:`~aefi_widget.widget.drilldown_view.DrilldownView`; a short note for
+        a method without a registered view, see :mod:`~aefi_widget.widget.drilldowns`).
 
     Examples
     --------
@@ -88,8 +81,15 @@ class Explorer(widgets.VBox):
 
     def _setup(self, engine: Engine, *, top: int, autostart: bool) -> None:
         job = Job(engine)
-        dashboard = Dashboard(engine.feature_names, header=_header(engine), top_n=top)
-        drilldown = DrilldownView(engine, job.snapshot, dashboard.warn)
+        # Words on the page come from the result the engine makes (its method, labels, metric).
+        first = job.snapshot()
+        labels = page_labels(first)
+        dashboard = Dashboard(
+            engine.feature_names, header=header_fields(first), labels=labels, top_n=top
+        )
+        drilldown: DrilldownPanel = build_drilldown(
+            DrilldownContext(engine, job.snapshot, dashboard.warn, labels)
+        )
         widgets.VBox.__init__(self, [dashboard, drilldown.widget])
         self.engine, self.job, self.dashboard, self.drilldown = engine, job, dashboard, drilldown
         # Runs on whichever thread wrote the trait; show() only records and wakes.

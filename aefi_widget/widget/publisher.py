@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from aefi_widget.widget.dashboard import Dashboard
+from aefi_widget.widget.labels import header_fields
 from aefi_widget.widget.payload import encode_result
 from aefi_widget.widget.worker import OnDemandThread
 
@@ -112,6 +113,8 @@ class Publisher:
         }
         with dashboard.lock, dashboard.hold_sync():
             dashboard.top_n = top_n
+            # Unchanged values send nothing; the baseline error appears with the first chunk.
+            dashboard.header = header_fields(snapshot)
             for name, value in payload.traits().items():
                 dashboard.set_trait(name, value)
             dashboard.progress = progress_state

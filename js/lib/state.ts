@@ -1,5 +1,6 @@
 /** Everything a redraw needs, read from the model's synced traits in one place. */
 
+import { readLabels, type Labels } from "./labels";
 import type { WidgetModel } from "./model";
 import { decodeFrame, decodeInt32, toBytes, type Frame } from "./protocol";
 import { NameIndex } from "./search";
@@ -23,6 +24,7 @@ export interface ViewState {
   progress: Progress;
   status: string;
   header: Record<string, unknown>;
+  labels: Labels;
   error: string;
   warning: string;
   warningCount: number;
@@ -54,6 +56,8 @@ function text(value: unknown): string {
 export class StateReader {
   private names: unknown = null;
   private index = new NameIndex([]);
+  private rawLabels: unknown = null;
+  private labels = readLabels(null);
 
   read(model: WidgetModel): ViewState {
     const names = model.get("feature_names");
@@ -76,6 +80,11 @@ export class StateReader {
     const rows = rowBytes ? Array.from(decodeInt32(rowBytes)) : [];
     const top = rows.slice(0, Math.min(topN, nFeatures)).filter((i) => i >= 0 && i < nFeatures);
     const progress = model.get("progress");
+    const rawLabels = model.get("labels");
+    if (rawLabels !== this.rawLabels) {
+      this.rawLabels = rawLabels;
+      this.labels = readLabels(rawLabels);
+    }
     return {
       index: this.index,
       frame,
@@ -83,6 +92,7 @@ export class StateReader {
       progress: { ...noProgress, ...(typeof progress === "object" ? progress : {}) },
       status: text(model.get("status")),
       header: (model.get("header") as Record<string, unknown>) ?? {},
+      labels: this.labels,
       error: text(model.get("error")),
       warning: text(model.get("warning")),
       warningCount: number(model.get("warning_count"), 0),

@@ -3,6 +3,7 @@
 import { clear, svg } from "../lib/dom";
 import { AXIS_HEIGHT, MARGIN_RIGHT, ROW_HEIGHT, chartHeight, drawAxis, featureRow, rowCentre, truncate } from "../lib/chart";
 import { formatNumber } from "../lib/format";
+import { countOf } from "../lib/labels";
 import type { Send } from "../lib/model";
 import { linearScale, valueDomain } from "../lib/scales";
 import type { ViewState } from "../lib/state";
@@ -26,7 +27,8 @@ export class BarsView {
     let total = 0;
     frame.mean.forEach((m) => (total += Number.isFinite(m) && m > 0 ? m : 0));
     const factor = total > 0 ? 1 / total : 1;
-    const label = total > 0 ? "share of total importance (95 % CI)" : "mean Δerror (95 % CI)";
+    const { labels } = state;
+    const label = total > 0 ? "share of total importance (95 % CI)" : `mean ${labels.valueLabel} (95 % CI)`;
     const values = top.flatMap((i) => [frame.ciLow[i] * factor, frame.ciHigh[i] * factor, frame.mean[i] * factor]);
     const x = linearScale(valueDomain(values), [LABEL_WIDTH, WIDTH - MARGIN_RIGHT]);
     drawAxis(this.root, x, top.length, label);
@@ -34,9 +36,9 @@ export class BarsView {
       const name = index.names[feature];
       const mean = frame.mean[feature];
       const tooltip =
-        `${name}\nmean Δerror ${formatNumber(mean)} [${formatNumber(frame.ciLow[feature])}, ` +
+        `${name}\nmean ${labels.value} ${formatNumber(mean)} [${formatNumber(frame.ciLow[feature])}, ` +
         `${formatNumber(frame.ciHigh[feature])}]\nshare ${formatNumber(frame.normalized[feature])}` +
-        ` · ${frame.nDone[feature]} repeats`;
+        ` · ${countOf(frame.nDone[feature], labels.axis)}`;
       const group = featureRow(
         this.root,
         { testid: "aefi-bar", name, row, width: WIDTH, selected: name === state.selected },

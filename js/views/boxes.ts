@@ -1,9 +1,10 @@
-/** Box plot per top-N feature of the per-repeat Δerror, with every repeat drawn as a point. */
+/** Box plot per top-N feature of the per-estimate values, with every estimate drawn as a point. */
 
 import { boxStats } from "../lib/boxstats";
 import { clear, svg } from "../lib/dom";
 import { MARGIN_RIGHT, ROW_HEIGHT, chartHeight, drawAxis, featureRow, rowCentre } from "../lib/chart";
 import { formatNumber } from "../lib/format";
+import { countOf } from "../lib/labels";
 import type { Send } from "../lib/model";
 import { repeatsOf } from "../lib/protocol";
 import { linearScale, valueDomain } from "../lib/scales";
@@ -25,15 +26,16 @@ export class BoxesView {
     this.root.setAttribute("height", String(chartHeight(top.length)));
     const perFeature = top.map((feature) => repeatsOf(frame, feature) ?? []);
     const x = linearScale(valueDomain(perFeature.flat()), [LEFT, WIDTH - MARGIN_RIGHT]);
-    drawAxis(this.root, x, top.length, "Δerror per repeat");
+    const { labels } = state;
+    drawAxis(this.root, x, top.length, `${labels.valueLabel} per ${labels.axis}`);
     top.forEach((feature, row) => {
       const name = index.names[feature];
       const values = perFeature[row];
       const stats = boxStats(values);
       const tooltip = stats
         ? `${name}\nmedian ${formatNumber(stats.median)}, IQR [${formatNumber(stats.q1)}, ` +
-          `${formatNumber(stats.q3)}], ${stats.n} repeats`
-        : `${name}\nno repeats yet`;
+          `${formatNumber(stats.q3)}], ${countOf(stats.n, labels.axis)}`
+        : `${name}\nno ${labels.axis}s yet`;
       const group = featureRow(
         this.root,
         { testid: "aefi-box", name, row, width: WIDTH, selected: name === state.selected },

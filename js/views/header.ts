@@ -1,7 +1,7 @@
 /** Header: settings, progress bar, rounds counter, status, controls, error and warning banners. */
 
-import { html } from "../lib/dom";
-import { formatCount, formatDuration } from "../lib/format";
+import { clear, html } from "../lib/dom";
+import { formatCount, formatDuration, formatNumber } from "../lib/format";
 import type { Send } from "../lib/model";
 import type { ViewState } from "../lib/state";
 
@@ -10,7 +10,9 @@ const ACTIVE = new Set(["idle", "running", "paused"]);
 const WARNING_MS = 8000;
 
 export class HeaderView {
+  private readonly title: HTMLElement;
   private readonly settings: HTMLElement;
+  private shownHeader: unknown = null;
   private readonly bar: HTMLElement;
   private readonly rounds: HTMLElement;
   private readonly evaluations: HTMLElement;
@@ -28,8 +30,8 @@ export class HeaderView {
   constructor(parent: HTMLElement, send: Send) {
     const root = html("div", { class: "aefi-header" }, parent);
     const top = html("div", { class: "aefi-header-row" }, root);
-    html("span", { class: "aefi-title" }, top, "Permutation importance");
-    this.settings = html("span", { class: "aefi-settings" }, top);
+    this.title = html("span", { class: "aefi-title", "data-testid": "aefi-title" }, top);
+    this.settings = html("span", { class: "aefi-settings", "data-testid": "aefi-settings" }, top);
     const progressRow = html("div", { class: "aefi-header-row" }, root);
     const track = html("div", { class: "aefi-progress", role: "progressbar" }, progressRow);
     this.bar = html("div", { class: "aefi-progress-fill" }, track);
@@ -58,11 +60,9 @@ export class HeaderView {
   }
 
   update(state: ViewState): void {
-    const { progress, header } = state;
-    const parts = ["method", "metric", "target", "n_repeats", "seed", "samples"]
-      .filter((key) => header[key] !== undefined && header[key] !== null)
-      .map((key) => `${key}=${String(header[key])}`);
-    this.settings.textContent = `${formatCount(state.index.names.length)} features · ${parts.join(" · ")}`;
+    const { progress } = state;
+    this.title.textContent = state.labels.title;
+    this.updateSettings(state);
     const percent = Math.round(1000 * Math.min(1, Math.max(0, progress.fraction))) / 10;
     this.bar.style.width = `${percent}%`;
     this.bar.parentElement?.setAttribute("aria-valuenow", String(percent));
@@ -82,6 +82,23 @@ export class HeaderView {
     this.errorBanner.textContent = state.error;
     this.errorBanner.hidden = !state.error;
     this.updateWarning(state);
+  }
+
+  /** One span per field, so the line wraps between fields, never inside one. */
+  private updateSettings(state: ViewState): void {
+    if (state.header === this.shownHeader) return;
+    this.shownHeader = state.header;
+    clear(this.settings);
+    const field = (name: string, value: string) => {
+      const item = html("span", { class: "aefi-field" }, this.settings);
+      html("span", { class: "aefi-field-name" }, item, `${name} `);
+      html("span", { class: "aefi-field-value" }, item, value);
+    };
+    field("features", formatCount(state.index.names.length));
+    for (const [name, value] of Object.entries(state.header)) {
+      if (typeof value === "number") field(name, Number.isInteger(value) ? formatCount(value) : formatNumber(value));
+      else if (typeof value === "string") field(name, value);
+    }
   }
 
   private updateWarning(state: ViewState): void {

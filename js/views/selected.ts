@@ -2,6 +2,7 @@
 
 import { html } from "../lib/dom";
 import { formatNumber } from "../lib/format";
+import { countOf } from "../lib/labels";
 import type { ViewState } from "../lib/state";
 
 export class SelectedView {
@@ -22,12 +23,12 @@ export class SelectedView {
       return;
     }
     const feature = state.index.indexOf(state.selected);
-    const { frame } = state;
+    const { frame, labels } = state;
     this.detail.textContent =
       feature < 0
         ? ""
-        : ` · mean Δerror ${formatNumber(frame.mean[feature])} ` +
+        : ` · mean ${labels.valueLabel} ${formatNumber(frame.mean[feature])} ` +
           `[${formatNumber(frame.ciLow[feature])}, ${formatNumber(frame.ciHigh[feature])}] · ` +
-          `${frame.nDone[feature]} repeats`;
+          countOf(frame.nDone[feature], labels.axis);
   }
 }

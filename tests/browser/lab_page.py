@@ -30,14 +30,26 @@ class JupyterLab:
     token: str
     root: Path
 
-    def api(self, method: str, path: str) -> Any:
-        """Call the server's REST API and return the decoded JSON (None for an empty body)."""
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        """Call the server's REST API (``body`` sent as JSON) and return the decoded JSON
+        (None for an empty body)."""
+        headers = {"Authorization": f"token {self.token}"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
         request = urllib.request.Request(
-            f"{self.url}{path}", method=method, headers={"Authorization": f"token {self.token}"}
+            f"{self.url}{path}", method=method, headers=headers, data=data
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             body = response.read()
         return json.loads(body) if body else None
+
+    def set_theme(self, theme: str) -> None:
+        """Make ``theme`` ("JupyterLab Light" or "JupyterLab Dark") the user's setting; pages
+        opened afterwards start in it."""
+        raw = json.dumps({"theme": theme})
+        self.api("PUT", "/lab/api/settings/@jupyterlab/apputils-extension:themes", {"raw": raw})
 
     def shutdown_kernels(self) -> None:
         """Shut down every kernel (they run in their own process groups, not the server's)."""
