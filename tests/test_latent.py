@@ -443,3 +443,22 @@ def test_model_and_data_are_untouched_and_training_flags_restored(method):
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert all(p.grad is None for p in model.parameters())
     np.testing.assert_array_equal(X, X_before)
+
+
+# ---------------------------------------------------------------------------- benchmark script
+def test_bench_lenses_runs_on_a_tiny_problem(monkeypatch, capsys):
+    """benchmarks/bench_lenses.py runs end to end (and its captum cross-check holds)."""
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import bench_lenses
+
+    threads = torch.get_num_threads()
+    try:
+        argv = "--d 16 --n 40 --epochs 1 --repeats 1 --sklearn-dims 2 --captum-dims 2"
+        rows = bench_lenses.main([*argv.split(), "--ig-steps", "2", "--matmul-size", "64"])
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    assert "sklearn mutual_info_regression loop over L dims" in out and "target:" in out
+    assert rows["sklearn_mi"].extrapolated and not rows["mi"].extrapolated

@@ -121,7 +121,7 @@ def latent_importance(
     started = time.perf_counter()
     session = EncoderSession(
         model, X, encoder=encoder, feature_names=feature_names, device=device,
-        check_first=check_size,
+        check_first=check_size, rank1=False,
     )  # fmt: skip
     settings: dict[str, Any] = {
         "method": "latent",

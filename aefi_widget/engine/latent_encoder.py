@@ -175,6 +175,8 @@ class EncoderSession:
         Where to compute; another device than the model's works on a copy.
     check_first : callable, optional
         ``check_first(feature_names, X)`` runs after X is checked, before the encoder is called.
+    rank1 : bool, default True
+        Look for the rank-1 first-Linear path (only the permutation lens uses it).
     """
 
     def __init__(
@@ -186,6 +188,7 @@ class EncoderSession:
         feature_names: Sequence[str] | None = None,
         device: str | torch.device | None = None,
         check_first: Callable[[tuple[str, ...], torch.Tensor], None] | None = None,
+        rank1: bool = True,
     ) -> None:
         encoder, self.encoder_source = find_encoder(model, encoder)
         owner = _mode_owner(model, encoder)
@@ -209,7 +212,7 @@ class EncoderSession:
             # A Sequential encoder starting with a Linear shares the permutation method's rank-1
             # path (and its fused kernels); one returning a tuple stays plain.
             self.path: ForwardPath = detect_forward_path(
-                self.encoder, self.probe, allow_rank1=not tuple_output
+                self.encoder, self.probe, allow_rank1=rank1 and not tuple_output
             )
         self.latent_names = tuple(f"z{i}" for i in range(self.n_latent))
         self.caller = Caller(self.device)
