@@ -182,6 +182,23 @@ def test_permutation_streams_and_resumes_exactly():
         other_seed.run(snapshots[-1])
 
 
+def test_permutation_checkpoint_resumes_and_grows_n_repeats(tmp_path):
+    model, X = EncoderDecoderAE(D), _data()
+    full = aefi.latent_importance(model, X, n_repeats=4, batch_size=30)
+    path = tmp_path / "latent.npz"
+    keywords = {"batch_size": 30, "checkpoint": path}
+    engine = aefi.LatentPermutation(model, X, n_repeats=4, checkpoint_every=0, **keywords)
+    snapshots = engine.increments()
+    for _ in range(3):
+        next(snapshots)
+    snapshots.close()  # as a cancelled Job does: the checkpoint keeps the finished chunks
+    assert path.exists()
+    assert aefi.LatentPermutation(model, X, n_repeats=4, **keywords).run() == full
+    grown = aefi.LatentPermutation(model, X, n_repeats=6, **keywords).run()
+    np.testing.assert_array_equal(grown.importances[:, :4], full.importances)
+    assert grown.complete
+
+
 def test_job_runs_the_latent_permutation_engine():
     from aefi_widget.job import Job
 
