@@ -9,6 +9,7 @@ from aefi_widget.engine.gradients import GradientImportance, gradient_importance
 from aefi_widget.engine.latent import latent_importance
 from aefi_widget.engine.latent_permutation import LatentPermutation
 from aefi_widget.engine.permutation import PermutationImportance, permutation_importance
+from aefi_widget.engine.shapley import ShapleyImportance, shapley_importance
 from aefi_widget.engine.weights import weight_importance
 
 __all__ = [
@@ -16,8 +17,10 @@ __all__ = [
     "GradientImportance",
     "LatentPermutation",
     "PermutationImportance",
+    "ShapleyImportance",
     "gradient_importance",
     "latent_importance",
     "permutation_importance",
+    "shapley_importance",
     "weight_importance",
 ]

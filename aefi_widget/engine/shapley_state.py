@@ -1,0 +1,193 @@
+"""The Shapley method's accumulators, standard errors, resume position and resume checks.
+
+Column r of the estimates averages, over all n samples, each sample's contributions along its own
+ordering for column r (with antithetic pairs: the mean of the ordering and its reverse). Columns
+are independent draws, and within a column the samples' orderings are independent, so the
+variance of a column is ``sum_i Var(c_i) / n^2``; it is estimated from each sample's spread over
+the columns (n (R - 1) degrees of freedom, reliable from the second column on), which needs the
+per-sample sums ``sample_sums`` (n, F) and the sum of squares ``square_sums`` (F,) over the
+finished columns. The column in progress keeps its per-sample values apart (``column_values``)
+until its last sample arrives, so the standard errors always describe finished columns.
+
+Sums over samples run in sample order (``numpy.cumsum`` is sequential), so they do not depend on
+how samples were split into batches; a resume state is checked against the new run before any
+work.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from aefi_widget.result import ImportanceResult, ResumeState
+
+__all__ = ["ShapleyState"]
+
+# Degrees of freedom of the variance estimate, n (R - 1), before convergence is judged.
+MIN_DEGREES_OF_FREEDOM = 20
+_WHAT = {
+    "model": "the model's parameters",
+    "outputs": "the model's outputs on the first rows of X",
+    "data": "the data X",
+    "settings": "the settings that fix the numbers (seed, metric, background, groups, "
+    "antithetic, orderings, dtype or forward path)",
+}
+
+
+def _in_order(start: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``start + rows[0] + rows[1] + ...`` added in this order (F,)."""
+    return np.cumsum(np.vstack([start[None, :], rows]), axis=0)[-1]
+
+
+class ShapleyState:
+    """Mutable accumulators of one run; snapshots copy out of it.
+
+    ``values`` holds the finished columns (each (F,)); the next batch starts at sample
+    ``sample`` of column ``column`` (= len(values)); ``column_values`` (n, F) holds the column's
+    per-sample contributions so far (zero from row ``sample`` on).
+    """
+
+    def __init__(self, n_units: int, n_samples: int) -> None:
+        self.n_units, self.n_samples = n_units, n_samples
+        self.values: list[np.ndarray] = []
+        self.sample_sums = np.zeros((n_samples, n_units))
+        self.square_sums = np.zeros(n_units)
+        self.column_values = np.zeros((n_samples, n_units))
+        self.sample = 0
+        self.elapsed_s = 0.0
+        self.se = np.full(n_units, np.nan)
+        self.ratio: float | None = None
+
+    @property
+    def column(self) -> int:
+        return len(self.values)
+
+    # ------------------------------------------------------------------ accumulating
+    def absorb(self, first_sample: int, contributions: np.ndarray) -> bool:
+        """Add the (K, F) per-sample contributions of samples ``first_sample`` onward in the
+        current column; True when that finishes the column."""
+        if first_sample != self.sample:
+            raise RuntimeError("batches must arrive in sample order")
+        stop = first_sample + contributions.shape[0]
+        self.column_values[first_sample:stop] = contributions
+        self.sample = stop
+        if stop < self.n_samples:
+            return False
+        column = self.column_values
+        self.values.append(_in_order(np.zeros(self.n_units), column) / self.n_samples)
+        self.sample_sums += column
+        self.square_sums = _in_order(self.square_sums, column**2)
+        self.column_values = np.zeros_like(column)
+        self.sample = 0
+        self.update_se()
+        return True
+
+    def update_se(self) -> None:
+        """Standard error of every unit's mean over the finished columns (NaN before two)."""
+        R, n = self.column, self.n_samples
+        if R < 2:
+            self.se = np.full(self.n_units, np.nan)
+            self.ratio = None
+            return
+        spread = self.square_sums - (self.sample_sums**2).sum(axis=0) / R
+        variance_sum = np.clip(spread, 0.0, None) / (R - 1)  # sum_i of per-sample variances
+        self.se = np.sqrt(variance_sum / (n * n * R))
+        values = np.mean(self.values, axis=0)
+        gap = float(values.max() - values.min())
+        largest = float(self.se.max())
+        self.ratio = 0.0 if largest == 0.0 else (largest / gap if gap > 0 else math.inf)
+
+    def converged(self, tol: float) -> bool:
+        """max SE / (max value - min value) < tol, once the variance has enough data."""
+        enough = self.n_samples * (self.column - 1) >= MIN_DEGREES_OF_FREEDOM
+        return self.column >= 2 and enough and self.ratio is not None and self.ratio < tol
+
+    # ------------------------------------------------------------------ exporting
+    def importances(self, width: int) -> np.ndarray:
+        """(F, max(width, R)) float64: finished columns, then NaN."""
+        out = np.full((self.n_units, max(width, self.column)), np.nan)
+        if self.values:
+            out[:, : self.column] = np.column_stack(self.values)
+        return out
+
+    def resume_state(self, identity: dict[str, str]) -> ResumeState:
+        position = {"column": self.column, "sample": self.sample}
+        arrays = {
+            "sample_sums": self.sample_sums.copy(),
+            "square_sums": self.square_sums.copy(),
+            "column_values": self.column_values.copy(),
+        }
+        return ResumeState("shapley", position, arrays, identity)
+
+    # ------------------------------------------------------------------ resuming
+    @classmethod
+    def resumed(
+        cls,
+        result: ImportanceResult,
+        identity: dict[str, str],
+        feature_names: tuple[str, ...],
+        n_samples: int,
+        max_columns: int,
+    ) -> ShapleyState:
+        """Continue ``result``: the same run (the cap and tol may differ), checked first."""
+        resume = result.resume
+        if resume is None:
+            raise ValueError("this result has no resume state; it cannot be continued")
+        if resume.method != "shapley":
+            raise ValueError(
+                f"this result was made by the {resume.method!r} method; a Shapley run cannot "
+                "continue it"
+            )
+        if tuple(result.feature_names) != feature_names:
+            raise ValueError("the result was computed for other features; it cannot be continued")
+        differs = [_WHAT.get(k, k) for k in identity if resume.identity.get(k) != identity[k]]
+        if differs:
+            raise ValueError(
+                f"the result to resume belongs to another run: {' and '.join(differs)} differ. "
+                "Nothing was mixed in; start a fresh run (resume=None)."
+            )
+        F = len(feature_names)
+        column = _integer(resume.position, "column", 0, result.importances.shape[1])
+        sample = _integer(resume.position, "sample", 0, n_samples - 1)
+        if column > max_columns:
+            raise ValueError(
+                f"the result holds {column} permutations, more than n_permutations={max_columns}"
+            )
+        values = result.importances
+        finished = np.zeros(values.shape, dtype=bool)
+        finished[:, :column] = True
+        if not np.array_equal(~np.isnan(values), finished):
+            raise ValueError(
+                "the result's importances do not match its resume position (estimates missing "
+                "where finished, or present where not yet computed)"
+            )
+        if not np.isfinite(values[:, :column]).all():
+            raise ValueError("the result's importances hold inf")
+        state = cls(F, n_samples)
+        state.values = [values[:, r].copy() for r in range(column)]
+        shapes = {
+            "sample_sums": (n_samples, F),
+            "square_sums": (F,),
+            "column_values": (n_samples, F),
+        }
+        for name, shape in shapes.items():
+            array = resume.arrays.get(name)
+            if array is None or array.shape != shape or not np.isfinite(array).all():
+                raise ValueError(f"the resume state lacks a finite {shape} array {name!r}")
+            setattr(state, name, np.array(array, dtype=np.float64))
+        if state.column_values[sample:].any():
+            raise ValueError("the resume state holds contributions of samples not yet computed")
+        state.sample = sample
+        state.elapsed_s = result.elapsed_s
+        state.update_se()
+        return state
+
+
+def _integer(position: dict, key: str, low: int, high: int) -> int:
+    value = position.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(
+            f"the resume position's {key} is {value!r}, not an integer in [{low}, {high}]"
+        )
+    return value
