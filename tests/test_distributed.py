@@ -1,4 +1,4 @@
-"""client=: the permutation method on a Dask LocalCluster gives the local run's numbers bit for bit."""
+"""client=: permutation importance on a Dask LocalCluster equals the local run bit for bit."""
 
 from __future__ import annotations
 
@@ -140,5 +140,5 @@ def test_a_chunk_raising_on_a_worker_ends_in_error_and_resumes_locally(client, p
 
 def test_client_must_be_a_dask_client(problem):
     model, X = problem
-    with pytest.raises(TypeError, match="distributed.Client"):
+    with pytest.raises(TypeError, match=r"distributed\.Client"):
         aefi.PermutationImportance(model, X, client="tcp://localhost:8786")
