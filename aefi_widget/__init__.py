@@ -16,6 +16,7 @@ from aefi_widget.engine.correlated_groups import correlated_groups
 from aefi_widget.engine.gradients import GradientImportance, gradient_importance
 from aefi_widget.engine.latent import latent_importance
 from aefi_widget.engine.latent_permutation import LatentPermutation
+from aefi_widget.engine.probes import RowCouplingWarning
 from aefi_widget.engine.shapley import ShapleyImportance, shapley_importance
 from aefi_widget.engine.weights import weight_importance
 from aefi_widget.result import ImportanceResult
@@ -28,6 +29,7 @@ __all__ = [
     "Job",
     "LatentPermutation",
     "PermutationImportance",
+    "RowCouplingWarning",
     "ShapleyImportance",
     "correlated_groups",
     "gradient_importance",
