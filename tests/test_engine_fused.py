@@ -133,27 +133,42 @@ def test_hooks_keep_the_modules():
 
 
 def test_engine_uses_fused_kernels_on_the_seed_like_autoencoder():
-    """Fused, module and plain paths agree; the fused numbers are exact for an ignored feature."""
+    """Fused, module and plain paths agree; the fused numbers are exact for an ignored feature.
+
+    The model is narrow, where fused kernels are slower than the modules, so "auto" keeps the
+    modules (shape rule) and "fused" forces them."""
     model = seed_like_autoencoder(12, seed=3).eval()
     with torch.no_grad():
         model.encoder[0].weight[:, 4] = 0.0  # the model ignores feature 4
     X = correlated_data(40, 12).astype(np.float32)
     runs = {
         path: aefi.PermutationImportance(model, X, n_repeats=3, seed=2, _forward_path=path)
-        for path in ("auto", "rank1", "plain")
+        for path in ("fused", "auto", "rank1", "plain")
     }
-    assert runs["auto"].settings["fused_kernels"] is True
+    assert runs["fused"].settings["fused_kernels"] is fused.kernels_available()
+    assert runs["auto"].settings["fused_kernels"] is False  # 9..12 wide: modules are faster
     assert runs["rank1"].settings["fused_kernels"] is False
     results = {path: engine.run() for path, engine in runs.items()}
-    for path in ("rank1", "plain"):
+    for path in ("auto", "rank1", "plain"):
         np.testing.assert_allclose(
-            results["auto"].importances, results[path].importances, rtol=1e-4, atol=1e-6
+            results["fused"].importances, results[path].importances, rtol=1e-4, atol=1e-6
         )
         np.testing.assert_allclose(
-            results["auto"].delta_recon, results[path].delta_recon, rtol=1e-4, atol=1e-6
+            results["fused"].delta_recon, results[path].delta_recon, rtol=1e-4, atol=1e-6
         )
-    assert np.all(results["auto"].importances[4] == 0.0)
-    assert np.all(results["auto"].delta_recon.iloc[4].to_numpy() == 0.0)
+    assert np.all(results["fused"].importances[4] == 0.0)
+    assert np.all(results["fused"].delta_recon.iloc[4].to_numpy() == 0.0)
+
+
+@pytest.mark.parametrize(("d", "expect_fused"), [(64, False), (160, False), (256, True)])
+def test_fused_kernels_only_where_every_layer_is_wide(d, expect_fused):
+    """The shape rule: every Linear of the rest at least FUSED_MIN_WIDTH wide (d = 256: 192/128)."""
+    from aefi_widget.engine.forward import FUSED_MIN_WIDTH
+
+    model = seed_like_autoencoder(d, seed=0).eval()
+    assert (int(0.5 * d) >= FUSED_MIN_WIDTH) == expect_fused
+    engine = aefi.PermutationImportance(model, correlated_data(20, d).astype(np.float32))
+    assert engine.settings["fused_kernels"] is (expect_fused and fused.kernels_available())
 
 
 def test_a_subclassed_decoder_is_not_fused():

@@ -18,6 +18,7 @@ from reference import (
 from torch import nn
 
 import aefi_widget as aefi
+from aefi_widget.engine.forward import FUSED_MIN_WIDTH
 from aefi_widget.engine.fused import kernels_available
 
 N, D = 24, 6
@@ -55,6 +56,18 @@ MODELS = {
         "rank1",
         False,
     ),
+    "sequential_float32_fused": (
+        lambda: sequential_ae(D, dtype=torch.float32),
+        {"_forward_path": "fused"},
+        "rank1",
+        False,
+    ),
+    "encoder_decoder_float32_fused": (
+        lambda: EncoderDecoderAE(D, dtype=torch.float32),
+        {"_forward_path": "fused"},
+        "rank1",
+        False,
+    ),
     "sequential_float32_modules": (
         lambda: sequential_ae(D, dtype=torch.float32),
         {"_forward_path": "rank1"},
@@ -84,6 +97,11 @@ def _assert_matches(result, ref, float64: bool) -> None:
         )
 
 
+def _min_width(model: nn.Module) -> int:
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)][1:]  # the rest
+    return min((min(m.in_features, m.out_features) for m in linears), default=0)
+
+
 def _compare(model_name: str, **keywords) -> aefi.ImportanceResult:
     keywords.setdefault("n_repeats", 3)
     factory, extra, path, float64 = MODELS[model_name]
@@ -92,8 +110,10 @@ def _compare(model_name: str, **keywords) -> aefi.ImportanceResult:
     pi = aefi.PermutationImportance(model, X, **extra, **keywords)
     assert pi.forward_path == path
     # float32 CPU rank-1 models run the rest as fused oneDNN kernels (where the build has them)
-    # unless told otherwise.
-    fused = path == "rank1" and not float64 and "_forward_path" not in extra
+    # when every layer is wide enough for them to be faster, unless told otherwise.
+    forced = extra.get("_forward_path")
+    fused = path == "rank1" and not float64 and forced in (None, "fused")
+    fused = fused and (forced == "fused" or _min_width(model) >= FUSED_MIN_WIDTH)
     fused = fused and kernels_available()
     assert pi.settings["fused_kernels"] == fused
     result = pi.run()

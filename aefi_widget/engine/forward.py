@@ -32,6 +32,15 @@ __all__ = [
 ]
 
 
+# Fused oneDNN kernels cost ~90 us more per call than the modules (primitive set-up) and only
+# pay off on wide layers: measured per call of 256 and 4,096 rows on the seed-like chain, the
+# modules took 0.37-0.97x the fused time up to widths of 96, about 1.0x at 96-128 and 1.27x at
+# 192 (1.23x at d = 1000, benchmarks/bench_calls.py). So they are used only when every Linear of
+# the rest has at least this many inputs and outputs: a rule on shapes, not a timing, so the
+# kernels chosen (and the last bits of the numbers) never depend on the machine's mood.
+FUSED_MIN_WIDTH = 128
+
+
 @dataclass(frozen=True)
 class ForwardPath:
     """The model as the engine calls it.
@@ -163,14 +172,27 @@ def _fused_rest(
     return chain
 
 
+def _min_width(layers: list[torch.nn.Module] | None) -> int:
+    """The narrowest input or output of the Linear layers in ``layers`` (0 when none)."""
+    widths = [
+        min(m.in_features, m.out_features) for m in layers or [] if isinstance(m, torch.nn.Linear)
+    ]
+    return min(widths, default=0)
+
+
 def detect_forward_path(
-    model: Any, probe: torch.Tensor, allow_rank1: bool = True, allow_fused: bool = True
+    model: Any,
+    probe: torch.Tensor,
+    allow_rank1: bool = True,
+    allow_fused: bool = True,
+    force_fused: bool = False,
 ) -> ForwardPath:
     """Choose the rank-1 path when it provably computes the model's function on ``probe`` rows.
 
     ``probe`` (rows >= 16, d) must be real data rows; the check runs the model, then the split
     model, under ``torch.inference_mode`` and requires identical outputs. With ``allow_fused``
-    the rest then runs as fused kernels where :func:`_fused_rest` accepts them.
+    the rest then runs as fused kernels where :func:`_fused_rest` accepts them and its layers are
+    at least ``FUSED_MIN_WIDTH`` wide (``force_fused`` drops the width rule: tests).
     """
     plain = ForwardPath(model=model)
     if not allow_rank1:
@@ -197,7 +219,8 @@ def detect_forward_path(
             return plain
         if got.shape != expected.shape or not torch.equal(got, expected):
             return plain
-        fused = _fused_rest(split, pre, got) if allow_fused else None
+        wide = force_fused or _min_width(split.layers) >= FUSED_MIN_WIDTH
+        fused = _fused_rest(split, pre, got) if allow_fused and wide else None
     if fused is not None:
         return ForwardPath(model=model, first=first, rest=fused, fused=True)
     return ForwardPath(model=model, first=first, rest=rest)

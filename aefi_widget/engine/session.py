@@ -84,8 +84,9 @@ class ModelSession:
         Per-sample error; a callable maps (recon, target), both (n, d), to (n,) errors.
     device : str or torch.device, optional
         Where to compute; default the model's device.
-    forward_path : {"auto", "rank1", "plain"}
-        ``"rank1"`` keeps the rank-1 path but runs the rest through the modules (tests).
+    forward_path : {"auto", "rank1", "plain", "fused"}
+        ``"rank1"`` keeps the rank-1 path but runs the rest through the modules; ``"fused"`` uses
+        fused kernels wherever they apply, however narrow the layers (both for tests).
     check_first : callable, optional
         ``check_first(feature_names, X)`` (X the private (n, d) tensor) runs once X is checked
         and before the model is first called: a method validates its own options there, so bad
@@ -105,7 +106,7 @@ class ModelSession:
     ) -> None:
         if not callable(model):
             raise TypeError(f"model must be a torch.nn.Module or callable, got {type(model)!r}")
-        if forward_path not in ("auto", "rank1", "plain"):
+        if forward_path not in ("auto", "rank1", "plain", "fused"):
             raise ValueError(f"unknown forward path {forward_path!r}")
         self.metric_name, self.metric = resolve_metric(metric)
         self.custom_metric = not isinstance(metric, str)
@@ -125,7 +126,8 @@ class ModelSession:
                 calls,
                 self.probe,
                 allow_rank1=forward_path != "plain",
-                allow_fused=forward_path == "auto",
+                allow_fused=forward_path in ("auto", "fused"),
+                force_fused=forward_path == "fused",
             )
         self.caller = Caller(self.device)
         self._baseline: Baseline | None = None
