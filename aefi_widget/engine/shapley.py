@@ -324,15 +324,16 @@ class ShapleyImportance(IncrementalMethod):
         return self._prepared
 
     def _next_batch(self, state: ShapleyState) -> tuple[np.ndarray, np.ndarray]:
-        """Columns and samples (K,) of the next batch. A batch with a convergence check to come
-        stays within its column; enumerating all orderings, it may span columns (small
-        problems then fill their forward calls)."""
-        n = self.n_samples
-        start = state.column * n + state.sample
-        stop = start + self.samples_per_batch
+        """Columns and samples (K,) of the next batch: up to ``samples_per_batch`` samples, in
+        column order, across column ends (small problems then fill their forward calls). With
+        a convergence check to come, no further than the columns the run is expected to need:
+        columns beyond the one where it stops are computed in vain (and dropped)."""
+        n, column, sample = self.n_samples, state.column, state.sample
+        span = self.samples_per_batch
         if self.all_orders is None:
-            stop = min(stop, (state.column + 1) * n)
-        flat = np.arange(start, min(stop, self.max_columns * n))
+            span = min(span, max(n - sample, (self._expected_columns - column) * n - sample))
+        start = column * n + sample
+        flat = np.arange(start, min(start + span, self.max_columns * n))
         return flat // n, flat % n
 
     def _absorb(

@@ -16,8 +16,8 @@ Exactness rules (why a walk's numbers do not depend on which other walks share i
 every walk occupies ``aligned(B)`` rows, so background row b sits at a row congruent to b modulo
 16 in every call (:mod:`~aefi_widget.engine.calls`); state updates are elementwise; the mean over
 background rows is a fixed tree of elementwise float64 additions; and losses are taken over at
-least two rows (torch splits a one-row reduction across threads). A unit the model ignores
-therefore changes nothing, bit for bit: its contribution is exactly 0.
+least two rows (torch splits a reduction to a single output across threads). A unit the model
+ignores therefore changes nothing, bit for bit: its contribution is exactly 0.
 """
 
 from __future__ import annotations
@@ -83,18 +83,13 @@ class UnitTable:
 def mean_over_background(recon: torch.Tensor, count: int) -> torch.Tensor:
     """Mean over the first ``count`` background rows of (W, Bp, d) outputs: (W, d) float64.
 
-    A fixed halving tree of elementwise additions: the same order for every walk whatever the
-    size of the call (a torch reduction may split differently for different shapes).
+    One widening copy, then a fixed halving tree of elementwise float64 additions: the same order
+    for every walk whatever W. (Measured at W=1024, 64 rows, d=50: 1.8 ms; torch's float64 sum
+    over the middle dimension took 44 ms on two threads, its float32 sum 0.5 ms but rounds
+    more than the model's own float32 outputs do.)
     """
+    total = recon[:, :count].to(torch.float64, copy=True)
     width = count
-    if width == 1:
-        return recon[:, 0].to(torch.float64, copy=True)
-    half = width // 2
-    total = recon[:, :half].to(torch.float64, copy=True)
-    if width % 2:
-        total[:, 0] += recon[:, width - 1]
-    total += recon[:, half : 2 * half]
-    width = half
     while width > 1:
         half = width // 2
         if width % 2:
