@@ -169,6 +169,25 @@ class ImportanceResult:
         return self.extras.get("delta_sum")
 
     @property
+    def settled(self) -> pd.Series | None:
+        """Certified top-k runs: +1 settled inside the top k, -1 outside, 0 undecided (None for
+        runs without ``top_k``)."""
+        codes = self.extras.get("settled")
+        if codes is None:
+            return None
+        return pd.Series(codes.astype(np.int64), index=self._index(), name="settled")
+
+    @property
+    def certified_top_k(self) -> list[str] | None:
+        """Names settled inside the top k, most important first (fewer than k when the budget
+        ran out first); None for runs without ``top_k``."""
+        codes = self.extras.get("settled")
+        if codes is None:
+            return None
+        order = ranking_order(self._mean())
+        return [self.feature_names[i] for i in order if codes[i] > 0]
+
+    @property
     def n_features(self) -> int:
         """Number of attributed units F (features plus groups)."""
         return len(self.feature_names)

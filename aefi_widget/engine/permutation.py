@@ -22,6 +22,7 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from aefi_widget.engine.allocator import settle_heap
@@ -30,6 +31,7 @@ from aefi_widget.engine.drilldown import Drilldown, compute_drilldown
 from aefi_widget.engine.groups import resolve_groups
 from aefi_widget.engine.inputs import check_int, resolve_max_samples, resolve_units
 from aefi_widget.engine.metrics import MetricFn
+from aefi_widget.engine.permutation_race import RaceSettings, settled_codes
 from aefi_widget.engine.permutation_rows import CallSums, Shuffles, evaluate_calls, round_data
 from aefi_widget.engine.permutation_state import RunState
 from aefi_widget.engine.plan import Plan
@@ -96,6 +98,16 @@ class PermutationImportance(IncrementalMethod):
     client : dask.distributed.Client, optional
         Compute the plan's chunks on this Dask cluster (the model and X are sent to each worker
         once); snapshots, checkpoints and the final numbers are the same as a local run's.
+    top_k : int, optional
+        Certify the k most important units and stop spending repeats on units already decided:
+        after each round, a unit whose interval (valid simultaneously over all units and rounds
+        at ``confidence``, see :mod:`aefi_widget.engine.racing`) places it surely inside or
+        outside the top k is settled; the run ends when the set is certified or ``n_repeats``
+        is reached. ``result.certified_top_k`` and ``result.settled`` say what was decided.
+    confidence : float, default 0.95
+        Probability that every settled unit is settled correctly.
+    min_repeats : int, default 3
+        Repeats a unit has before it can be settled.
     """
 
     description = "permutation importance"
@@ -119,6 +131,9 @@ class PermutationImportance(IncrementalMethod):
         checkpoint: str | os.PathLike[str] | None = None,
         checkpoint_every: float = 5.0,
         client: Any = None,
+        top_k: int | None = None,
+        confidence: float = 0.95,
+        min_repeats: int = 3,
         _forward_path: str = "auto",
     ) -> None:
         self.client = check_client(client)
@@ -134,6 +149,16 @@ class PermutationImportance(IncrementalMethod):
         if per_output not in (True, False, "always"):
             raise ValueError(f"per_output must be True, False or 'always', got {per_output!r}")
         self.progress = bool(progress)
+        if top_k is not None:
+            top_k = check_int(top_k, "top_k", 1)
+            if (
+                isinstance(confidence, bool)
+                or not isinstance(confidence, int | float)
+                or not (0 < confidence < 1)
+            ):
+                raise ValueError(f"confidence must be in (0, 1), e.g. 0.95; got {confidence!r}")
+            min_repeats = check_int(min_repeats, "min_repeats", 2, self.n_repeats)
+        self.top_k, self.confidence, self.min_repeats = top_k, float(confidence), min_repeats
         self.set_checkpoint(checkpoint, checkpoint_every)
 
         def check_options(names: tuple[str, ...], data: torch.Tensor) -> None:
@@ -149,6 +174,10 @@ class PermutationImportance(IncrementalMethod):
                     "repeats (50 is plenty for a 95 % interval), or fewer features"
                 )
             self.samples_per_repeat = resolve_max_samples(max_samples, data.shape[0])
+            if top_k is not None and top_k > len(self.units):
+                raise ValueError(
+                    f"top_k={top_k} is more than the {len(self.units)} features (and groups)"
+                )
 
         self.session = ModelSession(
             model, X, feature_names=feature_names, metric=metric, device=device,
@@ -221,6 +250,10 @@ class PermutationImportance(IncrementalMethod):
     @property
     def settings(self) -> dict[str, Any]:
         """JSON-able description of the run, stored in every result."""
+        racing = {}
+        if self.top_k is not None:
+            racing = {"top_k": self.top_k, "confidence": self.confidence,
+                      "min_repeats": self.min_repeats}  # fmt: skip
         return {
             "method": "permutation",
             "metric": self.metric_name,
@@ -236,6 +269,7 @@ class PermutationImportance(IncrementalMethod):
             "per_output": self.per_output,
             "device": str(self.device),
             "dtype": str(self.session.X.dtype).replace("torch.", ""),
+            **racing,
         }
 
     def plan(self, batch_rows: int | None = None, call_rows: int | None = None) -> Plan:
@@ -251,7 +285,8 @@ class PermutationImportance(IncrementalMethod):
         while the engine uses it)."""
         if self._identity is None:
             keep = ("method", "metric", "target", "seed", "max_samples", "samples_per_repeat",
-                    "per_output", "forward_path", "fused_kernels", "dtype")  # fmt: skip
+                    "per_output", "forward_path", "fused_kernels", "dtype", "top_k",
+                    "confidence", "min_repeats")  # fmt: skip
             settings = {k: v for k, v in self.settings.items() if k in keep}
             settings["units"] = [[u.name, u.columns.tolist()] for u in self.units]
             text = json.dumps(settings, sort_keys=True, default=str)
@@ -282,17 +317,19 @@ class PermutationImportance(IncrementalMethod):
             state = RunState.fresh(self.plan(), self.n_inputs, self.per_output)
         else:
             state = RunState.resumed(resume, self.plan(), self.identity(), self.n_inputs,
-                                     self.per_output, self.feature_names)  # fmt: skip
+                                     self.per_output, self.feature_names,
+                                     self.race_settings())  # fmt: skip
         identity = self.identity()
         self.session.baseline(self.call_rows)  # the baseline error every snapshot shows
         plan, m = state.plan, self.samples_per_repeat
+        if self.top_k is not None:
+            yield from self._race(state, identity, client)
+            return
         positions = _positions(plan, state.round, state.chunk)
         if client is None:
             source = self._local_chunks(plan, positions)
         else:
-            spec = WorkerSpec(PermutationImportance, self.session.model, self.session.X.cpu(),
-                              self.worker_keywords)  # fmt: skip
-            source = chunks_on_cluster(client, spec, plan, positions)
+            source = chunks_on_cluster(client, self._worker_spec(), plan, positions)
         for (round_, chunk), sums, seconds in source:
             next_round, next_chunk = plan.advance(round_, chunk)
             state.elapsed_s += seconds
@@ -304,6 +341,47 @@ class PermutationImportance(IncrementalMethod):
                     yield self.snapshot(state, identity)
             state.move_to(next_round, next_chunk)
             yield self.snapshot(state, identity)
+
+    def race_settings(self) -> RaceSettings | None:
+        """The certified top-k settings (None for a full run)."""
+        if self.top_k is None:
+            return None
+        return RaceSettings(self.top_k, self.confidence, self.min_repeats, self.n_repeats)
+
+    def _race(
+        self, state: RunState, identity: dict[str, str], client: Any
+    ) -> Iterator[ImportanceResult]:
+        """The adaptive loop: one round over the unsettled units, then a race decision."""
+        race_settings = self.race_settings()
+        plan, m = state.plan, self.samples_per_repeat
+        while state.round < self.n_repeats and not (
+            state.decision is not None and state.decision.certified
+        ):
+            round_plan = state.round_plan = plan.over(state.active)
+            positions = ((state.round, c) for c in range(state.chunk, round_plan.chunks_per_round))
+            if client is None:
+                source = self._local_chunks(round_plan, positions)
+            else:
+                source = chunks_on_cluster(client, self._worker_spec(), round_plan, positions)
+            for (round_, chunk), sums, seconds in source:
+                state.elapsed_s += seconds
+                for _ in state.absorb(sums, m):
+                    pass
+                if chunk + 1 < round_plan.chunks_per_round:
+                    state.move_to(round_, chunk + 1)
+                else:
+                    state.decision = race_settings.decide(
+                        state.importances[:, : round_ + 1], state.decision
+                    )
+                    settled = state.decision.settled_in | state.decision.settled_out
+                    state.active = tuple(int(j) for j in np.flatnonzero(~settled))
+                    state.move_to(round_ + 1, 0)
+                    state.round_plan = plan.over(state.active)
+                yield self.snapshot(state, identity)
+
+    def _worker_spec(self) -> WorkerSpec:
+        return WorkerSpec(PermutationImportance, self.session.model, self.session.X.cpu(),
+                          self.worker_keywords)  # fmt: skip
 
     def _local_chunks(
         self, plan: Plan, positions: Iterator[tuple[int, int]]
@@ -327,7 +405,8 @@ class PermutationImportance(IncrementalMethod):
 
     def finished(self, resume: ImportanceResult) -> ImportanceResult:
         state = RunState.resumed(resume, self.plan(), self.identity(), self.n_inputs,
-                                 self.per_output, self.feature_names)  # fmt: skip
+                                 self.per_output, self.feature_names,
+                                 self.race_settings())  # fmt: skip
         return self.snapshot(state, self.identity())
 
     def drilldown(self, feature: str, repeat: int = 0, top_outputs: int = 20) -> Drilldown:
@@ -342,6 +421,17 @@ class PermutationImportance(IncrementalMethod):
         """An immutable result of ``state`` (with a resume state when ``identity`` is given)."""
         baseline = self.session.cached_baseline()
         importances, delta, resume = state.export(identity)
+        done, total, extras = state.evaluations_done, self.evaluations_total, {}
+        if self.top_k is not None:
+            extras["settled"] = settled_codes(state.decision, self.n_features)
+            # The work actually left: the unsettled units' remaining repeats (none once certified).
+            certified = state.decision is not None and state.decision.certified
+            left_rounds = 0 if certified else self.n_repeats - state.round
+            total = (
+                done
+                + left_rounds * len(state.active) * self.samples_per_repeat
+                - (min(state.chunk * state.plan.rows, state.round_plan.round_size))
+            )
         return ImportanceResult(
             feature_names=self.feature_names,
             output_names=self.output_names,
@@ -350,10 +440,11 @@ class PermutationImportance(IncrementalMethod):
             delta_sum=delta,
             settings={**self.settings, "batch_rows": state.plan.rows},
             groups=self.groups,
-            evaluations_done=state.evaluations_done,
-            evaluations_total=self.evaluations_total,
+            evaluations_done=done,
+            evaluations_total=total,
             elapsed_s=state.elapsed_s,
             resume=resume,
+            extras=extras,
             labels=LABELS,
         )
 

@@ -12,8 +12,10 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from aefi_widget.engine.permutation_race import RaceSettings, finished_mask, replay
 from aefi_widget.engine.permutation_rows import CallSums
 from aefi_widget.engine.plan import Plan
+from aefi_widget.engine.racing import RaceDecision
 from aefi_widget.result import ImportanceResult, ResumeState
 
 __all__ = ["RunState"]
@@ -45,6 +47,10 @@ class RunState:
         self.round = 0
         self.chunk = 0
         self.elapsed_s = 0.0
+        # An adaptive (top_k) run: the current round's units and the last race decision.
+        self.active: tuple[int, ...] = tuple(range(F))
+        self.decision: RaceDecision | None = None
+        self.round_plan = plan
 
     @classmethod
     def fresh(cls, plan: Plan, d: int, per_output: bool) -> RunState:
@@ -59,8 +65,12 @@ class RunState:
         d: int,
         per_output: bool,
         feature_names: tuple[str, ...],
+        race_settings: RaceSettings | None = None,
     ) -> RunState:
-        """Continue ``result``: the same run (``n_repeats`` may have grown), checked first."""
+        """Continue ``result``: the same run (``n_repeats`` may have grown), checked first.
+
+        An adaptive run (``race_settings``) replays its decisions from the finished numbers to
+        know which units each round evaluated."""
         resume = result.resume
         if resume is None:
             raise ValueError("this result has no resume state; it cannot be continued")
@@ -86,24 +96,41 @@ class RunState:
         plan = Plan(plan.n_units, plan.m, plan.n_repeats, position["batch_rows"],
                     position["call_rows"])  # fmt: skip
         round_, chunk = position["round"], position["chunk"]
-        if round_ > done or not plan.is_position(round_, chunk) or (round_ == done and chunk):
+        if round_ > done:
+            raise ValueError(f"the resume position's round {round_} is past its {done} repeats")
+        state = cls(plan, d, per_output)
+        if race_settings is not None:
+            replayed = replay(np.asarray(result.importances), round_, race_settings)
+            state.decision = replayed.decision
+            state.active = replayed.active[min(round_, len(replayed.active) - 1)]
+            state.round_plan = plan.over(state.active)
+            if state.decision is not None and state.decision.certified and chunk:
+                raise ValueError("the resume position lies past the run's certified end")
+        round_plan = state.round_plan
+        if not round_plan.is_position(round_, chunk) or (round_ == done and chunk):
             raise ValueError(
                 f"the resume position (round {round_}, chunk {chunk}) is not a position of this "
-                f"run's plan ({done} repeats, {plan.chunks_per_round} chunk(s) per round)"
+                f"run's plan ({done} repeats, {round_plan.chunks_per_round} chunk(s) per round)"
             )
-        if result.evaluations_done != plan.done_before(round_, chunk):
+        done_in_round = min(chunk * plan.rows, round_plan.round_size) // plan.m
+        if race_settings is None:
+            finished = _finished(result.importances.shape, round_, done_in_round)
+        else:
+            finished = finished_mask(
+                result.importances.shape, replayed.active, round_, done_in_round
+            )
+        state.round, state.chunk = round_, chunk
+        expected = state.evaluations_done_with(int(finished[:, :round_].sum()))
+        if result.evaluations_done != expected:
             raise ValueError(
                 f"the result's evaluations_done ({result.evaluations_done}) does not match its "
-                f"resume position (round {round_}, chunk {chunk}: "
-                f"{plan.done_before(round_, chunk)} evaluations)"
+                f"resume position (round {round_}, chunk {chunk}: {expected} evaluations)"
             )
         if (result.delta_sum is None) == per_output:
             raise ValueError("the result's per_output setting differs from this engine's")
-        state = cls(plan, d, per_output)
-        state.round, state.chunk = round_, chunk
-        _check_filled(result.importances, plan, round_, chunk)
+        _check_filled(result.importances, finished)
         state.importances[:, :done] = result.importances
-        boundary = min(chunk * plan.rows, plan.round_size) % plan.m
+        boundary = min(chunk * plan.rows, round_plan.round_size) % plan.m
         state.partial_error = position["partial_error_sum"]
         partial_delta = resume.arrays.get("partial_delta_sum")
         if state.delta_sum is not None:
@@ -124,7 +151,7 @@ class RunState:
     def absorb(self, sums: CallSums, m: int) -> Iterator[int]:
         """Add a chunk's per-segment sums, committing units whose repeat is finished; yields
         each repeat right after its last unit is committed."""
-        last_unit = self.plan.n_units - 1
+        last_unit = self.active[-1] if self.active else -1
         for i, segment in enumerate(sums.segments):
             self.partial_error += sums.error_sums[i]
             if self.partial_delta is not None:
@@ -143,7 +170,13 @@ class RunState:
 
     @property
     def evaluations_done(self) -> int:
-        return self.plan.done_before(self.round, self.chunk)
+        """Evaluations finished: every finished (unit, repeat) before this round, plus this
+        round's chunks (the same as the plan's count when no unit is ever settled)."""
+        return self.evaluations_done_with(int(np.isfinite(self.importances[:, : self.round]).sum()))
+
+    def evaluations_done_with(self, finished_before_round: int) -> int:
+        in_round = min(self.chunk * self.plan.rows, self.round_plan.round_size)
+        return finished_before_round * self.plan.m + in_round
 
     def export(
         self, identity: dict[str, str] | None
@@ -186,13 +219,17 @@ def _position(resume: ResumeState) -> dict[str, int | float]:
     return checked
 
 
-def _check_filled(importances: np.ndarray, plan: Plan, round_: int, chunk: int) -> None:
-    """Exactly the estimates before (round, chunk) are finished, and they are finite."""
-    F, done = importances.shape
-    finished = np.zeros((F, done), dtype=bool)
+def _finished(shape: tuple[int, int], round_: int, done_in_round: int) -> np.ndarray:
+    """(F, R) bool: the estimates a full (non-adaptive) run at this position has finished."""
+    finished = np.zeros(shape, dtype=bool)
     finished[:, :round_] = True
-    if round_ < done:
-        finished[: min(chunk * plan.rows, plan.round_size) // plan.m, round_] = True
+    if round_ < shape[1]:
+        finished[:done_in_round, round_] = True
+    return finished
+
+
+def _check_filled(importances: np.ndarray, finished: np.ndarray) -> None:
+    """Exactly the ``finished`` estimates are present, and they are finite."""
     present = ~np.isnan(importances)
     if not np.array_equal(present, finished):
         raise ValueError(

@@ -14,7 +14,7 @@ uninterrupted run would have made.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = ["Plan", "Segment", "chunk_count", "chunk_segments", "split_calls"]
 
@@ -79,13 +79,24 @@ def split_calls(segments: list[Segment], rows: int) -> list[list[Segment]]:
 @dataclass(frozen=True)
 class Plan:
     """Chunks and forward calls of a run: ``n_units`` units, ``m`` samples per repeat,
-    ``n_repeats`` repeats, ``rows`` samples per chunk, ``call_rows`` samples per call."""
+    ``n_repeats`` repeats, ``rows`` samples per chunk, ``call_rows`` samples per call.
+
+    ``units`` (global unit indices, length ``n_units``) lays out a round over only those units
+    (an adaptive run's unsettled ones; None: units 0..n_units-1); ``pack=False`` never packs
+    rounds (an adaptive run decides after every round).
+    """
 
     n_units: int
     m: int
     n_repeats: int
     rows: int
     call_rows: int
+    units: tuple[int, ...] | None = None
+    pack: bool = True
+
+    def over(self, units: tuple[int, ...]) -> Plan:
+        """The same plan laid out over ``units`` only, rounds never packed."""
+        return Plan(len(units), self.m, self.n_repeats, self.rows, self.call_rows, units, False)
 
     @property
     def round_size(self) -> int:
@@ -101,7 +112,7 @@ class Plan:
     def rounds_per_chunk(self) -> int:
         """Rounds one chunk covers (1 when rounds are not packed)."""
         per_call = self.rounds_per_call
-        if per_call == 0 or self.rows < 2 * self.round_size:
+        if not self.pack or per_call == 0 or self.rows < 2 * self.round_size:
             return 1
         return max(per_call, self.rows // self.round_size // per_call * per_call)
 
@@ -121,6 +132,9 @@ class Plan:
         packed = self.rounds_per_chunk
         if packed == 1:
             segments = chunk_segments(chunk, self.n_units, self.m, self.rows, round_)
+            if self.units is not None:
+                units = self.units
+                segments = [replace(s, unit=units[s.unit]) for s in segments]
             return split_calls(segments, self.call_rows)
         last = min(self.n_repeats, round_ + packed)
         per_call = self.rounds_per_call
