@@ -8,34 +8,61 @@
 
 import "./widget.css";
 import { html } from "./lib/dom";
+import { chartsSvg, download, svgToPng, tableCsv } from "./lib/export";
 import type { KernelMessage, WidgetModel } from "./lib/model";
-import { StateReader } from "./lib/state";
-import { BarsView } from "./views/bars";
-import { BoxesView } from "./views/boxes";
+import { StateReader, type ViewState } from "./lib/state";
+import { ChartsView } from "./views/charts";
 import { HeaderView } from "./views/header";
 import { SearchView } from "./views/search";
 import { SelectedView } from "./views/selected";
+
+/** CSV / SVG / PNG buttons: the current table and the charts as drawn. */
+function exportButtons(parent: HTMLElement, root: HTMLElement, charts: ChartsView, current: () => ViewState): void {
+  const button = (label: string, testid: string, title: string, action: () => void | Promise<void>) => {
+    const element = html("button", { class: "aefi-button aefi-export", "data-testid": testid, title }, parent);
+    element.textContent = label;
+    element.addEventListener("click", () => void action());
+  };
+  const svgText = () => chartsSvg(charts.charts(), getComputedStyle(root).backgroundColor || "#fff");
+  button("CSV", "aefi-export-csv", "Download every feature's numbers (rank order) as CSV", () => {
+    const state = current();
+    download(new Blob([tableCsv(state.index.names, state.frame)], { type: "text/csv" }), "aefi-importance.csv");
+  });
+  button("SVG", "aefi-export-svg", "Download the charts as SVG", () => {
+    download(new Blob([svgText()], { type: "image/svg+xml" }), "aefi-charts.svg");
+  });
+  button("PNG", "aefi-export-png", "Download the charts as PNG", async () => {
+    const text = svgText();
+    const size = new DOMParser().parseFromString(text, "image/svg+xml").documentElement;
+    const png = await svgToPng(text, Number(size.getAttribute("width")), Number(size.getAttribute("height")));
+    download(png, "aefi-charts.png");
+  });
+}
 
 function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => void {
   const root = html("div", { class: "aefi-root", "data-testid": "aefi-dashboard" }, el);
   const send = (message: KernelMessage) => model.send(message);
   const header = new HeaderView(root, send);
   const search = new SearchView(root, send);
-  const charts = html("div", { class: "aefi-charts" }, root);
-  const bars = new BarsView(charts, send);
-  const boxes = new BoxesView(charts, send);
+  const charts = new ChartsView(root, send);
   const selected = new SelectedView(root);
   const reader = new StateReader();
+  let state = reader.read(model);
+  exportButtons(header.tools, root, charts, () => state);
 
   let frame = 0;
+  let draws = 0;
   const draw = () => {
     frame = 0;
-    const state = reader.read(model);
+    performance.mark("aefi-draw-start");
+    state = reader.read(model);
     header.update(state);
-    bars.update(state);
-    boxes.update(state);
+    charts.update(state);
     search.update(state);
     selected.update(state);
+    // Render time per update, read by the browser tests; bounded so a long run keeps no history.
+    performance.measure("aefi-draw", "aefi-draw-start");
+    if (++draws % 1000 === 0) performance.clearMeasures("aefi-draw");
   };
   // Several traits change per kernel update; draw once per animation frame, not per trait.
   const schedule = () => {
@@ -47,6 +74,7 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
     model.off("change", schedule);
     if (frame !== 0) cancelAnimationFrame(frame);
     header.dispose();
+    charts.dispose();
     root.remove();
   };
 }

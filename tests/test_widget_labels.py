@@ -17,6 +17,7 @@ from aefi_widget.widget.drilldowns import (
     register_drilldown,
     registered_methods,
 )
+from aefi_widget.widget.figures import names_margin, nice_ticks, short_labels
 from aefi_widget.widget.labels import header_fields, page_labels
 
 
@@ -74,10 +75,10 @@ def test_a_real_explorer_labels_its_axes_with_the_metric_unit() -> None:
         assert isinstance(explorer.drilldown, DrilldownView)
         assert explorer.drilldown.error_figure.axes[1].label == "Δ error (MAE, input units)"
         # Nothing empty is drawn before a selection; the figures show once a feature is drawn.
-        assert explorer.drilldown.figures.layout.display == "none"
+        assert explorer.drilldown.figures not in explorer.drilldown.widget.children
         explorer.selected_feature = "x2"
         assert explorer.drilldown.flush(30)
-        assert explorer.drilldown.figures.layout.display == "flex"
+        assert explorer.drilldown.figures in explorer.drilldown.widget.children
         assert "aefi-drilldown" in explorer.drilldown.widget._dom_classes
     finally:
         explorer.close()
@@ -121,3 +122,21 @@ def test_the_drilldown_is_chosen_by_method(monkeypatch) -> None:
         register_drilldown("", _Recorder)
     with pytest.raises(TypeError):
         register_drilldown("x", "not callable")  # type: ignore[arg-type]
+
+
+def test_drilldown_axis_names_are_short_unique_and_fit_their_margin() -> None:
+    names = [f"ENSG{i:08d}.3|GENE{i}_ANTISENSE_RNA" for i in (336, 343, 1302)] + ["g0061"]
+    labels = short_labels(names)
+    assert len(set(labels)) == len(names)  # an ordinal axis would merge equal labels
+    assert labels[-1] == "g0061"
+    for name, label in zip(names[:3], labels[:3], strict=True):
+        head, tail = label.split("…")
+        assert name.startswith(head) and name.endswith(tail) and len(label) < len(name)
+    assert names_margin(labels)["left"] >= 7 * max(map(len, labels))
+
+
+def test_nice_ticks_step_on_1_2_5() -> None:
+    np.testing.assert_allclose(nice_ticks(0.0, 0.0412), [0.0, 0.02, 0.04])
+    np.testing.assert_allclose(nice_ticks(-3.0, 12.5, 4), [0.0, 5.0, 10.0])
+    assert str(nice_ticks(0.0, 0.0412)[0]) == "0.0"  # not "-0.0"
+    np.testing.assert_array_equal(nice_ticks(2.0, 2.0), [2.0])

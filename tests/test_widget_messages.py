@@ -153,7 +153,7 @@ def test_sample_clicks_are_validated() -> None:
     drill = explorer.drilldown.drilldown
     lowest = int(explorer.drilldown._points[0])
     assert explorer.drilldown._shown_sample == lowest
-    assert list(explorer.drilldown._profile.y[2]) == list(drill.profile_original[lowest])
+    assert list(explorer.drilldown._profile["original"].x) == list(drill.profile_original[lowest])
     explorer.close()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -41,12 +42,24 @@ def _bundle(name: str) -> Path:
     return path
 
 
-def close_matches(name: str, names: Sequence[str]) -> str:
-    """A " Did you mean ...?" hint for an unknown feature name ("" when nothing is close)."""
-    matches = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+def _number_blind(name: str) -> str:
+    """``name`` lower-cased with numbers written without leading zeros ("G0061" -> "g61")."""
+    return re.sub(r"\d+", lambda digits: str(int(digits.group())), name.lower())
+
+
+def close_matches(name: str, names: Sequence[str], n: int = 3) -> str:
+    """A " Did you mean ...?" hint for an unknown feature name ("" when nothing is close).
+
+    Names equal up to case and zero padding come first ("g061" -> "g0061"): difflib alone ranks
+    "g1061" as close as "g0061" and breaks the tie by alphabet.
+    """
+    key = _number_blind(name)
+    same = [candidate for candidate in names if _number_blind(candidate) == key][:n]
+    similar = difflib.get_close_matches(name, names, n=n, cutoff=0.6)
+    matches = list(dict.fromkeys([*same, *similar]))[:n]
     if not matches:
         lowered = name.lower()
-        matches = [n for n in names if lowered and lowered in n.lower()][:3]
+        matches = [c for c in names if lowered and lowered in c.lower()][:n]
     return f" Did you mean {', '.join(repr(m) for m in matches)}?" if matches else ""
 
 

@@ -16,9 +16,19 @@ from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
-from bqplot import Axis, Bars, Figure, LinearScale, Lines, OrdinalScale, Scatter
+from bqplot import Bars, LinearScale, Lines, OrdinalScale, Scatter, Tooltip
 
 from aefi_widget.result import ImportanceResult
+from aefi_widget.widget.figures import (
+    COLORS,
+    DIAGONAL_COLOR,
+    PICKED_COLOR,
+    figure,
+    legend_html,
+    names_margin,
+    nice_ticks,
+    short_labels,
+)
 from aefi_widget.widget.messages import InvalidMessage, check_index
 from aefi_widget.widget.worker import OnDemandThread
 
@@ -26,12 +36,8 @@ __all__ = ["DrilldownView", "display_positions"]
 
 # SVG scatter plots get slow beyond a few thousand points; larger sets are drawn thinned.
 MAX_POINTS = 2000
-# Panel (d) draws its lines in this order: the original last, on top of a close reconstruction.
-# Mid-tone colours readable on JupyterLab's light and dark backgrounds alike (contrast >= 3:1
-# against white and against #111); text and axes follow the theme through widget.css.
-_COLORS = {"reconstructed": "#1f77b4", "shuffled": "#ff7f0e", "original": "#8c8c8c"}
-_DIAGONAL_COLOR = "#999999"
-_PICKED_COLOR = "#d62728"
+# Left margin of panels with output names on the vertical axis.
+NAMES_MARGIN = 140
 
 
 def display_positions(m: int, limit: int = MAX_POINTS) -> np.ndarray:
@@ -41,39 +47,16 @@ def display_positions(m: int, limit: int = MAX_POINTS) -> np.ndarray:
     return np.unique(np.linspace(0, m - 1, limit).round().astype(np.int64))
 
 
-def _figure(
-    title: str,
-    marks: list[Any],
-    x: Any,
-    y: Any,
-    x_label: str,
-    y_label: str,
-    legend_location: str = "top-left",
-) -> Figure:
-    axes = [
-        Axis(scale=x, label=x_label, tick_rotate=-30 if isinstance(x, OrdinalScale) else 0),
-        Axis(scale=y, label=y_label, side="left", label_offset="40px"),
-    ]
-    return Figure(
-        title=title,
-        marks=marks,
-        axes=axes,
-        # Room on the right for the last rotated output name.
-        fig_margin={"top": 40, "bottom": 60, "left": 60, "right": 40},
-        layout=widgets.Layout(width="460px", height="300px"),
-        legend_location=legend_location,
-    )
-
-
-def _legend_scatter(name: str, x: LinearScale, y: LinearScale) -> Scatter:
-    """Small points in the colour of ``name``, labelled in the legend."""
+def _series(
+    name: str, x: Any, y: Any, axes: tuple[str, str], marker: str = "circle", size: int = 14
+) -> Scatter:
+    """Points of one named series in its colour (the legend is HTML, outside the plots), with
+    a tooltip naming the series and both values."""
     return Scatter(
-        scales={"x": x, "y": y},
-        colors=[_COLORS[name]],
-        default_size=10,
-        labels=[name],
-        display_legend=True,
-    )
+        scales={"x": x, "y": y}, colors=[COLORS[name]], default_size=size, marker=marker,
+        display_names=False,
+        tooltip=Tooltip(fields=["x", "y"], labels=[f"{name}: {axes[0]}", axes[1]]),
+    )  # fmt: skip
 
 
 class DrilldownView:
@@ -120,58 +103,66 @@ class DrilldownView:
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
         xa, ya = LinearScale(), LinearScale()
-        self._recon = _legend_scatter("reconstructed", xa, ya)
-        self._shuffled = _legend_scatter("shuffled", xa, ya)
+        axes_a = ("original", "reconstruction")
+        self._recon = _series("reconstructed", xa, ya, axes_a, size=10)
+        self._shuffled = _series("shuffled", xa, ya, axes_a, size=10)
         self._diagonal = Lines(
-            scales={"x": xa, "y": ya}, colors=[_DIAGONAL_COLOR], line_style="dashed"
+            scales={"x": xa, "y": ya}, colors=[DIAGONAL_COLOR], line_style="dashed"
         )
-        self.values_figure = _figure(
-            "(a) values",
-            [self._diagonal, self._recon, self._shuffled],
-            xa,
-            ya,
-            "original",
-            "reconstruction",
-        )
-        xb, yb = OrdinalScale(), LinearScale(min=0.0)
-        self._shift = Bars(scales={"x": xb, "y": yb}, colors=[_COLORS["shuffled"]])
-        self.shift_figure = _figure(
-            "(b) outputs that move most", [self._shift], xb, yb, "output", "mean |Δ reconstruction|"
-        )
+        self.values_figure = figure(
+            "(a) values", [self._diagonal, self._recon, self._shuffled], xa, ya,
+            "original", "reconstruction",
+        )  # fmt: skip
+        # Horizontal bars: output names read on the vertical axis and never overlap.
+        yb, xb = OrdinalScale(reverse=True), LinearScale(min=0.0)
+        self._shift = Bars(
+            scales={"x": yb, "y": xb}, colors=[COLORS["shuffled"]], orientation="horizontal",
+            tooltip=Tooltip(fields=["x", "y"], labels=["output", "mean |Δ|"], formats=["", ".3g"]),
+        )  # fmt: skip
+        self.shift_figure = figure(
+            "(b) outputs that move most", [self._shift], xb, yb, "mean |Δ reconstruction|", "",
+            left=NAMES_MARGIN, y_ordinal=True,
+        )  # fmt: skip
         xc, yc = LinearScale(), LinearScale()
         self._errors = Scatter(
-            scales={"x": xc, "y": yc}, colors=[_COLORS["reconstructed"]], default_size=12
-        )
+            scales={"x": xc, "y": yc}, colors=[COLORS["reconstructed"]], default_size=12,
+            display_names=False,
+            tooltip=Tooltip(fields=["name", "y"], labels=["sample", self.value_name],
+                            formats=["", ".3g"]),
+        )  # fmt: skip
         self._errors.on_element_click(self._on_sample_click)
-        self._picked = Scatter(scales={"x": xc, "y": yc}, colors=[_PICKED_COLOR], default_size=60)
-        self.error_figure = _figure(
-            "(c) error increase per sample (click one)",
-            [self._errors, self._picked],
-            xc,
-            yc,
-            "samples, sorted",
-            self.value_label,
-        )
-        xd, yd = OrdinalScale(), LinearScale()
-        self._profile = Lines(
-            scales={"x": xd, "y": yd},
-            colors=list(_COLORS.values()),
-            labels=list(_COLORS),
-            display_legend=True,
-            marker="circle",
-        )
-        # Outputs are sorted by how much they move, so the lines are tallest on the left.
-        self.profile_figure = _figure(
-            "(d) sample profile", [self._profile], xd, yd, "output", "value", "top-right"
-        )
+        self._picked = Scatter(scales={"x": xc, "y": yc}, colors=[PICKED_COLOR], default_size=60)
+        self.error_figure = figure(
+            "(c) error increase per sample (click one)", [self._errors, self._picked], xc, yc,
+            "samples, sorted", self.value_label,
+        )  # fmt: skip
+        # A dot plot over the same outputs as (b): names on the vertical axis, no overlap.
+        yd, xd = OrdinalScale(reverse=True), LinearScale()
+        self._profile = {
+            name: _series(name, xd, yd, ("value", "output"), marker=marker, size=22)
+            for name, marker in (("reconstructed", "square"), ("shuffled", "triangle-up"),
+                                 ("original", "diamond"))
+        }  # fmt: skip
+        self.profile_figure = figure(
+            "(d) sample profile", list(self._profile.values()), xd, yd, "value", "",
+            left=NAMES_MARGIN, y_ordinal=True,
+        )  # fmt: skip
         self.message = widgets.HTML("")
-        # Hidden until a feature is drawn: empty 0-1 axes would look broken (the dashboard
-        # says what to click meanwhile).
-        self.figures = widgets.Box(
-            [self.values_figure, self.shift_figure, self.error_figure, self.profile_figure],
-            layout=widgets.Layout(display="none", flex_flow="row wrap"),
-        )
-        self.widget = widgets.VBox([self.message, self.figures])
+        self.legend = widgets.HTML(legend_html(list(COLORS)))
+        # Shown once a feature is drawn: empty 0-1 axes would look broken (the dashboard says
+        # what to click meanwhile). Added then rather than unhidden: bqplot sizes a figure when
+        # it is first rendered, and one rendered while hidden stays blank.
+        self.figures = widgets.VBox(
+            [
+                self.legend,
+                widgets.Box(
+                    [self.values_figure, self.shift_figure, self.error_figure,
+                     self.profile_figure],
+                    layout=widgets.Layout(flex_flow="row wrap", width="100%"),
+                ),
+            ]
+        )  # fmt: skip
+        self.widget = widgets.VBox([self.message])
 
     # ------------------------------------------------------------------ requests (any thread)
     def show(self, feature: str) -> None:
@@ -217,7 +208,8 @@ class DrilldownView:
                 self._shown_feature = feature
                 return
             self._draw_feature(drill)
-            self.figures.layout.display = "flex"
+            if self.figures not in self.widget.children:
+                self.widget.children = (self.message, self.figures)
             self.message.value = (
                 f"<b>{feature}</b> (repeat {drill.repeat}, {len(drill.sample_index):,} samples; "
                 f"panel (a) shows column {drill.shown_column})"
@@ -242,13 +234,18 @@ class DrilldownView:
             self._shuffled.y = drill.shuffled_reconstruction[shown]
             self._diagonal.x = self._diagonal.y = np.array([low, high])
         names, values = self._moved_outputs(drill)
+        labels = short_labels(names)
         with self._shift.hold_sync():
-            self._shift.x, self._shift.y = names, values
+            self._shift.x, self._shift.y = labels, values
+        self.shift_figure.fig_margin = names_margin(labels)
+        self.shift_figure.axes[0].tick_values = nice_ticks(0.0, float(np.max(values, initial=0.0)))
         order = np.argsort(drill.error_increase, kind="stable")
         self._points = order[display_positions(len(order))]
         with self._errors.hold_sync():
             self._errors.x = np.arange(len(order))[display_positions(len(order))]
             self._errors.y = drill.error_increase[self._points]
+            # Hover shows the sample (its row in X) of each point.
+            self._errors.names = [str(int(i)) for i in drill.sample_index[self._points]]
         self.error_figure.title = f"(c) error increase of {drill.feature} per sample (click one)"
 
     def _moved_outputs(self, drill: Any) -> tuple[list[str], np.ndarray]:
@@ -266,15 +263,17 @@ class DrilldownView:
         rank = int(np.flatnonzero(np.argsort(drill.error_increase, kind="stable") == position)[0])
         with self._picked.hold_sync():
             self._picked.x, self._picked.y = [rank], [float(drill.error_increase[position])]
-        with self._profile.hold_sync():
-            self._profile.x = list(drill.top_outputs)
-            self._profile.y = np.vstack(
-                [
-                    drill.profile_reconstructed[position],
-                    drill.profile_shuffled[position],
-                    drill.profile_original[position],
-                ]
-            )
+        outputs = short_labels([str(n) for n in drill.top_outputs])
+        profiles = {
+            "reconstructed": drill.profile_reconstructed[position],
+            "shuffled": drill.profile_shuffled[position],
+            "original": drill.profile_original[position],
+        }
+        for name, values in profiles.items():
+            with self._profile[name].hold_sync():
+                self._profile[name].x = np.asarray(values, dtype=np.float64)
+                self._profile[name].y = outputs
+        self.profile_figure.fig_margin = names_margin(outputs)
         self.profile_figure.title = (
             f"(d) sample {int(drill.sample_index[position])}: {self.value_name} "
             f"{float(drill.error_increase[position]):.3g}"

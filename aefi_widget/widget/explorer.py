@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import ipywidgets as widgets
@@ -14,6 +15,7 @@ from aefi_widget.widget.dashboard import Dashboard
 from aefi_widget.widget.drilldowns import DrilldownContext, DrilldownPanel, build_drilldown
 from aefi_widget.widget.labels import header_fields, page_labels
 from aefi_widget.widget.publisher import Publisher
+from aefi_widget.widget.saved import SavedJob
 
 __all__ = ["Explorer"]
 
@@ -31,15 +33,21 @@ class Explorer(widgets.VBox):
         Features drawn in the bar and box charts (changeable in the page, 1 to 200).
     autostart : bool, default True
         Start the computation at once; otherwise call :meth:`start`.
+    engine : Engine, optional
+        An engine built already, of any method (see :meth:`from_engine`), instead of model and X.
+    result : ImportanceResult, optional
+        A result computed earlier, shown without a model (see :meth:`from_result`).
     **engine_keywords
         Passed to :class:`~aefi_widget.PermutationImportance` (n_repeats, metric, target,
         feature_names, groups, max_samples, seed, checkpoint, ...).
 
     Attributes
     ----------
-    engine : PermutationImportance
+    engine : Engine or None
+        The method's engine (None when showing a saved result).
     job : Job
-        Runs the engine on a daemon thread; ``explorer.job.wait()`` blocks until it ends.
+        Runs the engine on a daemon thread; ``explorer.job.wait()`` blocks until it ends. After
+        Stop and :meth:`resume` it is a new job that continued the stopped one.
     dashboard : Dashboard
         The anywidget (header, charts, search, selection).
     drilldown : DrilldownPanel
@@ -62,8 +70,14 @@ class Explorer(widgets.VBox):
         top: int = 20,
         autostart: bool = True,
         engine: Engine | None = None,
+        result: ImportanceResult | None = None,
         **engine_keywords: Any,
     ) -> None:
+        if result is not None:
+            if model is not None or X is not None or engine is not None or engine_keywords:
+                raise TypeError("give either a result= to show, or what to compute, not both")
+            self._setup(None, SavedJob(result), top=top, autostart=False)
+            return
         if engine is None:
             if model is None or X is None:
                 raise TypeError("Explorer needs a model and X (or an engine=)")
@@ -71,7 +85,7 @@ class Explorer(widgets.VBox):
             engine = PermutationImportance(model, X, **engine_keywords)
         elif model is not None or X is not None or engine_keywords:
             raise TypeError("give either model, X and engine keywords, or engine=, not both")
-        self._setup(engine, top=top, autostart=autostart)
+        self._setup(engine, Job(engine), top=top, autostart=autostart)
 
     @classmethod
     def from_engine(cls, engine: Engine, *, top: int = 20, autostart: bool = True) -> Explorer:
@@ -79,22 +93,34 @@ class Explorer(widgets.VBox):
         :class:`~aefi_widget.engine.runner.Engine` (its results carry their own labels)."""
         return cls(engine=engine, top=top, autostart=autostart)
 
-    def _setup(self, engine: Engine, *, top: int, autostart: bool) -> None:
-        job = Job(engine)
+    @classmethod
+    def from_result(cls, result: ImportanceResult, *, top: int = 20) -> Explorer:
+        """Show a result computed earlier (e.g. ``ImportanceResult.load(path)``), no model needed.
+
+        The charts, search and export work as for a live run; nothing is computed, the controls
+        are disabled, and the drilldown (which needs the model) shows a note instead.
+        """
+        return cls(result=result, top=top)
+
+    def _setup(self, engine: Engine | None, job: Any, *, top: int, autostart: bool) -> None:
         # Words on the page come from the result the engine makes (its method, labels, metric).
         first = job.snapshot()
         labels = page_labels(first)
         dashboard = Dashboard(
-            engine.feature_names, header=header_fields(first), labels=labels, top_n=top
+            first.feature_names, header=header_fields(first), labels=labels, top_n=top
         )
+        # Through self.job: after Stop and Continue the snapshot comes from the new job.
         drilldown: DrilldownPanel = build_drilldown(
-            DrilldownContext(engine, job.snapshot, dashboard.warn, labels)
+            DrilldownContext(engine, lambda: self.job.snapshot(), dashboard.warn, labels)
         )
         widgets.VBox.__init__(self, [dashboard, drilldown.widget])
         self.engine, self.job, self.dashboard, self.drilldown = engine, job, dashboard, drilldown
         # Runs on whichever thread wrote the trait; show() only records and wakes.
         dashboard.observe(lambda change: drilldown.show(change["new"]), "selected_feature")
         self.publisher = Publisher(dashboard, job)
+        self._continue_lock = threading.Lock()
+        # The page's Pause/Resume/Stop come here (Continue after Stop needs the explorer).
+        dashboard.connect(self.publisher.wake, self._control)
         if autostart:
             self.start()
 
@@ -109,15 +135,35 @@ class Explorer(widgets.VBox):
         self.job.pause()
 
     def resume(self) -> None:
-        """Continue a paused computation."""
-        self.job.resume()
+        """Continue a paused computation, or one stopped with :meth:`stop` (from its partial
+        result, with the numbers an uninterrupted run gives)."""
+        if self.job.status != "cancelled" or self.engine is None:
+            self.job.resume()
+            return
+        with self._continue_lock:
+            if self.job.status != "cancelled":
+                return  # a second click raced the first: already continued
+            job = Job(self.engine, resume=self.job.snapshot())
+            self.job = job
+            self.publisher.follow(job)
+            job.start()
 
     def stop(self) -> None:
-        """Cancel the computation; the partial result is kept in :attr:`result`."""
+        """Cancel the computation; the partial result is kept in :attr:`result`
+        (:meth:`resume` continues from it)."""
         self.job.cancel()
+
+    def _control(self, action: str) -> None:
+        # From the page, on a message thread: Job controls only set events; a continue starts
+        # one thread.
+        {"pause": self.pause, "resume": self.resume, "stop": self.stop}[action]()
 
     def close(self) -> None:
         """Cancel the job, stop the threads and close the widgets."""
+        if not hasattr(self, "publisher"):
+            # __init__ failed (bad arguments) before anything started: nothing to stop. Called by
+            # Widget.__del__ too, which must not print "no attribute 'job'" later.
+            return
         self.job.cancel()
         self.publisher.close()
         self.drilldown.close()

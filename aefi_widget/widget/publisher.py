@@ -63,6 +63,13 @@ class Publisher:
         self._unsubscribe = job.subscribe(lambda _job: self.wake())
         self.wake()  # the initial picture (names, empty summary, status)
 
+    def follow(self, job: Any) -> None:
+        """Publish ``job`` from now on instead of the current one (a run continued after Stop)."""
+        self._unsubscribe()
+        self.job = job
+        self._unsubscribe = job.subscribe(lambda _job: self.wake())
+        self.wake()
+
     def wake(self) -> None:
         """Ask for an update soon; cheap and safe on any thread (the job's worker calls it)."""
         self._thread.wake()

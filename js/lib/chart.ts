@@ -1,12 +1,22 @@
-/** Pieces shared by the bar and box charts: row geometry, the value axis, clickable rows. */
+/** Pieces shared by the bar and box charts: row geometry, the value axis, labelled rows. */
 
 import { svg } from "./dom";
-import { formatNumber } from "./format";
-import { ticks, type LinearScale } from "./scales";
+import { tickFormatter } from "./format";
+import { tickStep, ticks, type LinearScale } from "./scales";
+import { shortenMiddle, type Measure } from "./text";
 
 export const ROW_HEIGHT = 20;
-export const AXIS_HEIGHT = 28;
+export const AXIS_HEIGHT = 40;
 export const MARGIN_RIGHT = 16;
+/** Space between a label's right end and the plot. */
+export const LABEL_GAP = 8;
+
+/** How one chart is laid out: its width, and its label column (0 when a neighbour's labels serve). */
+export interface ChartLayout {
+  width: number;
+  labelWidth: number;
+  measure: Measure;
+}
 
 /** Total height of a chart with `rows` rows. */
 export function chartHeight(rows: number): number {
@@ -18,33 +28,68 @@ export function rowCentre(r: number): number {
   return AXIS_HEIGHT + r * ROW_HEIGHT + ROW_HEIGHT / 2;
 }
 
-/** Axis with gridlines across the rows and a label; the zero line is drawn stronger. */
-export function drawAxis(parent: SVGElement, x: LinearScale, rows: number, label: string): void {
+/**
+ * The axis title in at most two lines of `width` px: whole if it fits, else broken before its
+ * unit ("Δ error per repeat" / "(MSE, squared input units)"), each line shortened in the middle
+ * if it still does not fit.
+ */
+export function titleLines(label: string, width: number, measure: Measure): string[] {
+  if (measure(label) <= width) return [label];
+  const cut = label.lastIndexOf(" (") >= 0 ? label.lastIndexOf(" (") : label.indexOf(" ", label.length / 2);
+  const lines = cut > 0 ? [label.slice(0, cut), label.slice(cut + 1)] : [label];
+  return lines.map((line) => shortenMiddle(line, width, measure));
+}
+
+/**
+ * Axis with gridlines across the rows, ticks in one number format, and a title above the plot
+ * (left-aligned, on two lines when the plot is narrow; full text on hover).
+ */
+export function drawAxis(
+  parent: SVGElement,
+  x: LinearScale,
+  rows: number,
+  label: string,
+  measure: Measure,
+): void {
   const axis = svg("g", { class: "aefi-axis" }, parent);
   const bottom = AXIS_HEIGHT + Math.max(1, rows) * ROW_HEIGHT;
   const [lo, hi] = x.domain;
-  for (const value of ticks(lo, hi, 4)) {
+  const format = tickFormatter(tickStep(lo, hi, 4));
+  const values = ticks(lo, hi, 4);
+  // Fewer ticks when their labels would touch (narrow charts, long numbers).
+  const room = Math.abs(x.range[1] - x.range[0]);
+  const widest = Math.max(0, ...values.map((v) => measure(format(v))));
+  const every = Math.max(1, Math.ceil(((widest + 10) * values.length) / Math.max(1, room)));
+  values.forEach((value, k) => {
     const position = x(value);
     const grid = value === 0 ? "aefi-zero" : "aefi-grid";
     svg("line", { class: grid, x1: position, x2: position, y1: AXIS_HEIGHT - 4, y2: bottom }, axis);
+    if (k % every !== 0) return;
     const tick = svg("text", { class: "aefi-tick", x: position, y: AXIS_HEIGHT - 8 }, axis);
-    tick.textContent = formatNumber(value);
-  }
-  const title = svg("text", { class: "aefi-axis-label", x: x.range[1], y: 10 }, axis);
-  title.textContent = label;
+    tick.textContent = format(value);
+  });
+  const left = Math.min(x.range[0], x.range[1]);
+  const lines = titleLines(label, Math.max(40, room + MARGIN_RIGHT), measure);
+  const title = svg("text", { class: "aefi-axis-label", x: left, y: lines.length > 1 ? 9 : 18 }, axis);
+  lines.forEach((line, k) => {
+    const span = svg("tspan", { x: left, dy: k === 0 ? 0 : 12 }, title);
+    span.textContent = line;
+  });
+  if (lines.join(" ") !== label) svg("title", {}, title).textContent = label;
 }
 
 /**
  * A row group for one feature: carries the test id and feature name, a transparent hit area
- * over the whole row (so tiny bars are still easy to click) and a tooltip.
+ * over the whole row (so tiny bars are still easy to click), a tooltip, and the name in the
+ * label column when the layout has one (shortened in the middle to fit).
  */
 export function featureRow(
   parent: SVGElement,
-  options: { testid: string; name: string; row: number; width: number; selected: boolean },
+  options: { testid: string; name: string; row: number; layout: ChartLayout; selected: boolean },
   tooltip: string,
   onClick: () => void,
 ): SVGGElement {
-  const { testid, name, row, width, selected } = options;
+  const { testid, name, row, layout, selected } = options;
   const group = svg(
     "g",
     { class: selected ? "aefi-row aefi-selected-row" : "aefi-row", "data-testid": testid },
@@ -55,15 +100,19 @@ export function featureRow(
     class: "aefi-hit",
     x: 0,
     y: AXIS_HEIGHT + row * ROW_HEIGHT,
-    width,
+    width: layout.width,
     height: ROW_HEIGHT,
   }, group);
   svg("title", {}, group).textContent = tooltip;
+  if (layout.labelWidth > 0) {
+    const text = svg("text", {
+      class: "aefi-label",
+      "data-testid": "aefi-label",
+      x: layout.labelWidth - LABEL_GAP,
+      y: rowCentre(row) + 4,
+    }, group);
+    text.textContent = shortenMiddle(name, layout.labelWidth - LABEL_GAP - 2, layout.measure);
+  }
   group.addEventListener("click", onClick);
   return group;
-}
-
-/** Shorten long names for labels (the tooltip keeps the full name). */
-export function truncate(name: string, max = 26): string {
-  return name.length <= max ? name : `${name.slice(0, max - 1)}…`;
 }

@@ -19,8 +19,11 @@ export interface Progress {
 export interface ViewState {
   index: NameIndex;
   frame: Frame;
-  /** Top-N feature indices in the kernel's rank order (the rows the charts draw). */
+  /** Top-N feature indices in the kernel's rank order, only features with a value (the rows
+   * the charts draw). */
   top: number[];
+  /** Features with at least one estimate (k of F). */
+  evaluated: number;
   progress: Progress;
   status: string;
   header: Record<string, unknown>;
@@ -78,7 +81,12 @@ export class StateReader {
     // The kernel lists the top-N first in rank order, then possibly the selected feature.
     const rowBytes = toBytes(model.get("repeat_rows"));
     const rows = rowBytes ? Array.from(decodeInt32(rowBytes)) : [];
-    const top = rows.slice(0, Math.min(topN, nFeatures)).filter((i) => i >= 0 && i < nFeatures);
+    // Until every feature has a value, rank only those that have one (never NaN rows).
+    const top = rows
+      .slice(0, Math.min(topN, nFeatures))
+      .filter((i) => i >= 0 && i < nFeatures && frame.nDone[i] > 0);
+    let evaluated = 0;
+    for (let i = 0; i < nFeatures; i++) if (frame.nDone[i] > 0) evaluated++;
     const progress = model.get("progress");
     const rawLabels = model.get("labels");
     if (rawLabels !== this.rawLabels) {
@@ -89,6 +97,7 @@ export class StateReader {
       index: this.index,
       frame,
       top,
+      evaluated,
       progress: { ...noProgress, ...(typeof progress === "object" ? progress : {}) },
       status: text(model.get("status")),
       header: (model.get("header") as Record<string, unknown>) ?? {},

@@ -1,20 +1,37 @@
-/** Header: settings, progress bar, rounds counter, status, controls, error and warning banners. */
+/** Header: title, settings, progress (features first, then rounds), status, controls, banners. */
 
 import { clear, html } from "../lib/dom";
 import { formatCount, formatDuration, formatNumber } from "../lib/format";
 import type { Send } from "../lib/model";
 import type { ViewState } from "../lib/state";
 
-const ACTIVE = new Set(["idle", "running", "paused"]);
 // A warning stays visible this long after it last changed.
 const WARNING_MS = 8000;
+const HINT_MS = 4000;
+
+/** Which controls a status allows: [pause, resume, stop]. */
+export function controlsEnabled(status: string): [boolean, boolean, boolean] {
+  return [
+    status === "running",
+    // Resume continues a paused job; after Stop it continues from the partial result.
+    status === "paused" || status === "cancelled",
+    status === "running" || status === "paused" || status === "idle",
+  ];
+}
+
+/** A requested top-N clamped to [1, max], or null when it is not a whole number. */
+export function clampTopN(text: string, max: number): number | null {
+  const value = Number(text.trim());
+  if (!text.trim() || !Number.isInteger(value)) return null;
+  return Math.max(1, Math.min(max, value));
+}
 
 export class HeaderView {
   private readonly title: HTMLElement;
   private readonly settings: HTMLElement;
-  private shownHeader: unknown = null;
   private readonly bar: HTMLElement;
   private readonly rounds: HTMLElement;
+  private readonly evaluated: HTMLElement;
   private readonly evaluations: HTMLElement;
   private readonly timing: HTMLElement;
   private readonly status: HTMLElement;
@@ -22,12 +39,18 @@ export class HeaderView {
   private readonly resume: HTMLButtonElement;
   private readonly stop: HTMLButtonElement;
   private readonly topN: HTMLInputElement;
+  private readonly topHint: HTMLElement;
+  private readonly stoppedNote: HTMLElement;
+  readonly tools: HTMLElement;
   private readonly errorBanner: HTMLElement;
   private readonly warningBanner: HTMLElement;
+  private shownHeader: unknown = null;
   private shownWarning = -1;
+  private maxTopN = 200;
   private warningTimer: ReturnType<typeof setTimeout> | undefined;
+  private hintTimer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(parent: HTMLElement, send: Send) {
+  constructor(parent: HTMLElement, private readonly send: Send) {
     const root = html("div", { class: "aefi-header" }, parent);
     const top = html("div", { class: "aefi-header-row" }, root);
     this.title = html("span", { class: "aefi-title", "data-testid": "aefi-title" }, top);
@@ -36,6 +59,7 @@ export class HeaderView {
     const track = html("div", { class: "aefi-progress", role: "progressbar" }, progressRow);
     this.bar = html("div", { class: "aefi-progress-fill" }, track);
     this.rounds = html("span", { class: "aefi-rounds", "data-testid": "aefi-rounds" }, progressRow);
+    this.evaluated = html("span", { class: "aefi-evaluated", "data-testid": "aefi-evaluated" }, progressRow);
     this.evaluations = html("span", { class: "aefi-muted" }, progressRow);
     this.timing = html("span", { class: "aefi-muted" }, progressRow);
     const controls = html("div", { class: "aefi-header-row" }, root);
@@ -50,13 +74,33 @@ export class HeaderView {
     this.resume = button("Resume", "aefi-resume", "resume");
     this.stop = button("Stop", "aefi-stop", "stop");
     const label = html("label", { class: "aefi-topn" }, controls, "Top ");
-    this.topN = html("input", { type: "number", min: 1, step: 1, class: "aefi-topn-input" }, label);
-    this.topN.addEventListener("change", () => {
-      const value = Number(this.topN.value);
-      if (Number.isInteger(value)) send({ type: "top_n", value });
+    this.topN = html("input", { type: "number", min: 1, step: 1, class: "aefi-topn-input", "data-testid": "aefi-top" }, label);
+    this.topHint = html("span", { class: "aefi-muted", "data-testid": "aefi-top-hint" }, controls);
+    this.topN.addEventListener("change", () => this.submitTopN());
+    this.topN.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") this.submitTopN();
     });
+    this.tools = html("span", { class: "aefi-tools" }, controls);
+    this.stoppedNote = html("div", { class: "aefi-muted", "data-testid": "aefi-stopped" }, root);
     this.errorBanner = html("div", { class: "aefi-error", "data-testid": "aefi-error" }, root);
     this.warningBanner = html("div", { class: "aefi-warning", "data-testid": "aefi-warning" }, root);
+  }
+
+  private submitTopN(): void {
+    const value = clampTopN(this.topN.value, this.maxTopN);
+    if (value === null) {
+      this.showHint(`Top takes a whole number from 1 to ${this.maxTopN}`);
+      return;
+    }
+    if (String(value) !== this.topN.value.trim()) this.showHint(`Top is between 1 and ${this.maxTopN}: showing ${value}`);
+    this.topN.value = String(value);
+    this.send({ type: "top_n", value });
+  }
+
+  private showHint(text: string): void {
+    this.topHint.textContent = text;
+    clearTimeout(this.hintTimer);
+    this.hintTimer = setTimeout(() => (this.topHint.textContent = ""), HINT_MS);
   }
 
   update(state: ViewState): void {
@@ -67,16 +111,26 @@ export class HeaderView {
     this.bar.style.width = `${percent}%`;
     this.bar.parentElement?.setAttribute("aria-valuenow", String(percent));
     this.rounds.textContent = `${progress.rounds_done} / ${progress.n_repeats} rounds`;
+    // Until every feature has a first value, progress reads in features.
+    const total = state.index.names.length;
+    this.evaluated.textContent = `${formatCount(state.evaluated)} of ${formatCount(total)} features evaluated`;
+    this.evaluated.hidden = state.evaluated >= total;
     this.evaluations.textContent = `${percent}% · ${formatCount(progress.done)} / ${formatCount(progress.total)} evaluations`;
     const rate = progress.evals_per_s ? ` · ${formatCount(progress.evals_per_s)}/s` : "";
     this.timing.textContent = `elapsed ${formatDuration(progress.elapsed_s)} · ETA ${formatDuration(progress.eta_s)}${rate}`;
-    this.status.textContent = state.status || "idle";
+    this.status.textContent = state.status === "cancelled" ? "stopped" : state.status || "idle";
     this.status.dataset.status = state.status;
-    const active = ACTIVE.has(state.status);
-    // Both stay enabled while the job is active: a resume that races a pending pause is harmless.
-    this.pause.disabled = !active;
-    this.resume.disabled = !active;
-    this.stop.disabled = !active;
+    const [pause, resume, stop] = controlsEnabled(state.status);
+    this.pause.disabled = !pause;
+    this.resume.disabled = !resume;
+    this.stop.disabled = !stop;
+    this.resume.textContent = state.status === "cancelled" ? "Continue" : "Resume";
+    this.stoppedNote.textContent =
+      state.status === "cancelled"
+        ? "Stopped: the partial result is in explorer.result; Continue computes the rest from there."
+        : "";
+    this.stoppedNote.hidden = state.status !== "cancelled";
+    this.maxTopN = state.maxTopN;
     this.topN.max = String(state.maxTopN);
     if (document.activeElement !== this.topN) this.topN.value = String(state.topN);
     this.errorBanner.textContent = state.error;
@@ -112,5 +166,6 @@ export class HeaderView {
 
   dispose(): void {
     clearTimeout(this.warningTimer);
+    clearTimeout(this.hintTimer);
   }
 }

@@ -18,13 +18,13 @@ from lab_page import ARTIFACTS, LabPage
 
 pytestmark = pytest.mark.browser
 
-N_REPEATS = 80
+N_REPEATS = 50
 SETUP_CELL = f"""
 import torch
 import aefi_widget as aefi
 
 torch.manual_seed(0)
-n, d = 600, 100
+n, d = 400, 100
 # Correlated data: 8 latent factors, a few columns carry most of the signal.
 X = torch.randn(n, 8) @ torch.randn(8, d) + 0.3 * torch.randn(n, d)
 X[:, :5] *= 4.0
@@ -38,7 +38,7 @@ for _ in range(50):
     loss = torch.nn.functional.mse_loss(model(X), X)
     loss.backward()
     optimizer.step()
-# batch_size fixes the work per chunk: 4 chunks (updates) a round; the job takes ~20 s here.
+# batch_size fixes the work per chunk: 3 chunks (updates) a round; the job takes ~20-30 s here.
 explorer = aefi.Explorer(model, X, n_repeats={N_REPEATS}, batch_size=15_000, top=15)
 explorer
 """
@@ -102,6 +102,20 @@ def test_explorer_streams_selects_pauses_and_finishes(lab: LabPage) -> None:
         assert not lab.cells_running(), "the Explorer cell should have returned"
         assert time.monotonic() < deadline, f"rounds stuck: {rounds.inner_text()!r}"
         time.sleep(0.1)
+
+    # (2b) while running only Pause and Stop are enabled; the Top box takes Enter and clamps
+    assert page.get_by_test_id("aefi-resume").is_disabled()
+    assert page.get_by_test_id("aefi-pause").is_enabled()
+    top_box = page.get_by_test_id("aefi-top")
+    top_box.fill("500")
+    top_box.press("Enter")
+    page.get_by_test_id("aefi-top-hint").filter(has_text="between 1 and 200").wait_for()
+    page.wait_for_function(
+        "document.querySelectorAll('[data-testid=\"aefi-bar\"]').length === 100", timeout=10_000
+    )
+    assert page.get_by_test_id("aefi-warning").is_hidden(), "the page sent a value out of range"
+    top_box.fill("15")
+    top_box.press("Enter")
 
     # (3) clicking the first bar selects its feature, in the page and in Python
     feature = page.get_by_test_id("aefi-bar").first.get_attribute("data-feature")

@@ -1,0 +1,97 @@
+/**
+ * The bar and box charts side by side on wide outputs, stacked (each with its labels) on
+ * narrow ones; label column sized to the names, names shortened in the middle; a one-line
+ * legend saying what bars, whiskers, boxes and dots are.
+ */
+
+import type { ChartLayout } from "../lib/chart";
+import { html } from "../lib/dom";
+import type { Send } from "../lib/model";
+import type { ViewState } from "../lib/state";
+import { canvasMeasure, type Measure } from "../lib/text";
+import { BarsView } from "./bars";
+import { BoxesView } from "./boxes";
+
+/** Below this width the box chart moves under the bars and gets its own labels. */
+export const SIDE_BY_SIDE_MIN = 720;
+/** Widest the charts grow: wider bars carry no more information. */
+const MAX_WIDTH = 1400;
+const GAP = 16;
+const LABEL_MIN = 90;
+const LABEL_MAX = 260;
+
+/** Widths of both charts for an available width and the label column the names need. */
+export function chartLayouts(
+  available: number,
+  widestName: number,
+  measure: Measure,
+): { stacked: boolean; bars: ChartLayout; boxes: ChartLayout } {
+  const width = Math.max(240, Math.min(MAX_WIDTH, Math.floor(available)));
+  // The names' own width, but never more than ~30 % of the width (long names get shortened).
+  const cap = Math.min(LABEL_MAX, Math.max(LABEL_MIN, Math.floor(0.3 * width)));
+  const labelWidth = Math.min(cap, Math.max(LABEL_MIN / 2, Math.ceil(widestName) + 12));
+  if (width < SIDE_BY_SIDE_MIN) {
+    const layout = { width, labelWidth, measure };
+    return { stacked: true, bars: layout, boxes: layout };
+  }
+  const plots = width - labelWidth - GAP;
+  const barsWidth = labelWidth + Math.floor(0.55 * plots);
+  return {
+    stacked: false,
+    bars: { width: barsWidth, labelWidth, measure },
+    boxes: { width: width - GAP - barsWidth, labelWidth: 0, measure },
+  };
+}
+
+export class ChartsView {
+  private readonly root: HTMLElement;
+  private readonly bars: BarsView;
+  private readonly boxes: BoxesView;
+  private readonly legend: HTMLElement;
+  private readonly observer: ResizeObserver | null;
+  private measure: Measure | null = null;
+  private last: ViewState | null = null;
+  private lastWidth = 0;
+
+  constructor(parent: HTMLElement, send: Send) {
+    this.root = html("div", { class: "aefi-charts", "data-testid": "aefi-charts" }, parent);
+    this.bars = new BarsView(this.root, send);
+    this.boxes = new BoxesView(this.root, send);
+    this.legend = html("div", { class: "aefi-legend aefi-muted", "data-testid": "aefi-legend" }, parent);
+    // Redraw when the output area changes width (sidebar opened, window resized).
+    this.observer = typeof ResizeObserver === "undefined" ? null : new ResizeObserver(() => {
+      if (this.last && Math.abs(this.root.clientWidth - this.lastWidth) >= 1) this.update(this.last);
+    });
+    this.observer?.observe(this.root);
+  }
+
+  /** The SVG elements, for export. */
+  charts(): SVGSVGElement[] {
+    return [this.bars.root, this.boxes.root];
+  }
+
+  update(state: ViewState): void {
+    this.last = state;
+    this.lastWidth = this.root.clientWidth;
+    if (this.lastWidth === 0) return; // not attached or hidden: drawn when it gets a size
+    if (!this.measure) {
+      const family = getComputedStyle(this.root).fontFamily || "sans-serif";
+      this.measure = canvasMeasure(`11px ${family}`);
+    }
+    const measure = this.measure;
+    const widest = Math.max(0, ...state.top.map((i) => measure(state.index.names[i])));
+    const layout = chartLayouts(this.lastWidth, widest, measure);
+    this.root.classList.toggle("aefi-stacked", layout.stacked);
+    this.bars.update(state, layout.bars);
+    this.boxes.update(state, layout.boxes);
+    const axis = state.labels.axis;
+    this.legend.textContent =
+      `Bars: mean share, whiskers: 95 % interval of the mean. ` +
+      `Boxes: middle half of the ${axis}s, line: median, whiskers: to 1.5 × the box length, ` +
+      `dots: single ${axis}s. Click a row to inspect it.`;
+  }
+
+  dispose(): void {
+    this.observer?.disconnect();
+  }
+}
