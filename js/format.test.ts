@@ -10,6 +10,7 @@ describe("formatNumber", () => {
     expect(formatNumber(0.5)).toBe("0.5");
     expect(formatNumber(-2)).toBe("-2");
     expect(formatNumber(1234.5)).toBe("1,230");
+    expect(formatNumber(-4.7e-5)).toBe("-0.000047");
   });
   it("falls back to scientific notation only at the extremes", () => {
     expect(formatNumber(3.2e-6)).toBe("3.20e-6");

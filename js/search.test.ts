@@ -28,3 +28,15 @@ describe("NameIndex.search", () => {
     expect(big.search("_1999", 100)).toEqual([1999, 19990, 19991, 19992, 19993, 19994, 19995, 19996, 19997, 19998, 19999]);
   });
 });
+
+describe("bestMatches", () => {
+  it("ranks matches by importance, counts all, unevaluated last", async () => {
+    const { bestMatches, splitMatch } = await import("./lib/search");
+    const index = new NameIndex(["g0061", "g1061", "g0961", "g0610", "x"]);
+    const mean = [0.5, NaN, 2, 0.1, 9];
+    expect(bestMatches(index, "061", mean, 2)).toEqual({ matches: [0, 3], total: 3 });
+    expect(bestMatches(index, "061", mean, 10).matches).toEqual([0, 3, 1]);
+    expect(splitMatch("GENE_12", "ne_1")).toEqual(["GE", "NE_1", "2"]);
+    expect(splitMatch("abc", "z")).toEqual(["abc", "", ""]);
+  });
+});

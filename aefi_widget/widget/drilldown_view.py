@@ -274,6 +274,10 @@ class DrilldownView:
                 self._profile[name].x = np.asarray(values, dtype=np.float64)
                 self._profile[name].y = outputs
         self.profile_figure.fig_margin = names_margin(outputs)
+        every = np.concatenate([np.asarray(v, dtype=np.float64) for v in profiles.values()])
+        finite = every[np.isfinite(every)]
+        if finite.size:
+            self.profile_figure.axes[0].tick_values = nice_ticks(finite.min(), finite.max(), 4)
         self.profile_figure.title = (
             f"(d) sample {int(drill.sample_index[position])}: {self.value_name} "
             f"{float(drill.error_increase[position]):.3g}"

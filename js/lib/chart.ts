@@ -18,6 +18,21 @@ export interface ChartLayout {
   measure: Measure;
 }
 
+/** Space (in rows) between the top features and a pinned selected feature. */
+export const PIN_GAP = 0.8;
+
+/** The rows a chart draws: the top features, then the pinned selection after a gap. */
+export function chartRows(top: number[], pinned: number): { feature: number; row: number; pinned: boolean }[] {
+  const rows = top.map((feature, row) => ({ feature, row, pinned: false }));
+  if (pinned >= 0) rows.push({ feature: pinned, row: top.length + PIN_GAP, pinned: true });
+  return rows;
+}
+
+/** Height of those rows, in rows. */
+export function rowsSpan(top: number[], pinned: number): number {
+  return top.length + (pinned >= 0 ? 1 + PIN_GAP : 0);
+}
+
 /** Total height of a chart with `rows` rows. */
 export function chartHeight(rows: number): number {
   return AXIS_HEIGHT + Math.max(1, rows) * ROW_HEIGHT + 8;

@@ -2,11 +2,11 @@
  * Number and duration formatting for labels: one style everywhere.
  *
  * Values: three significant digits in plain decimals ("0.000857", "0.00102", "16.3", "1,250"),
- * so neighbouring numbers read alike; scientific notation only outside [1e-4, 1e6), where plain
+ * so neighbouring numbers read alike; scientific notation only outside [1e-5, 1e6), where plain
  * decimals would get too long. Ticks use the decimals their step needs.
  */
 
-const PLAIN_MIN = 1e-4;
+const PLAIN_MIN = 1e-5;
 const PLAIN_MAX = 1e6;
 
 /** Three significant digits (see above); "–" for NaN/undefined. */

@@ -37,3 +37,34 @@ export class NameIndex {
     return prefix.concat(inner).slice(0, limit);
   }
 }
+
+/**
+ * The `limit` best matches of `query`: features with a value by decreasing mean, then the rest
+ * (prefix matches before inner ones, then feature order); `total` counts all matches, so the
+ * page can say how many more there are.
+ */
+export function bestMatches(
+  index: NameIndex,
+  query: string,
+  mean: ArrayLike<number>,
+  limit: number,
+): { matches: number[]; total: number } {
+  const all = index.search(query, Number.MAX_SAFE_INTEGER);
+  const position = new Map(all.map((feature, k) => [feature, k]));
+  const key = (i: number) => (Number.isFinite(mean[i]) ? mean[i] : -Infinity);
+  const sorted = [...all].sort((a, b) => {
+    const ka = key(a);
+    const kb = key(b);
+    if (ka !== kb) return kb > ka ? 1 : -1;
+    return (position.get(a) ?? 0) - (position.get(b) ?? 0);
+  });
+  return { matches: sorted.slice(0, Math.max(0, limit)), total: all.length };
+}
+
+/** `name` split around the first case-insensitive occurrence of `query`, for highlighting. */
+export function splitMatch(name: string, query: string): [string, string, string] {
+  const needle = query.trim().toLowerCase();
+  const at = needle ? name.toLowerCase().indexOf(needle) : -1;
+  if (at < 0) return [name, "", ""];
+  return [name.slice(0, at), name.slice(at, at + needle.length), name.slice(at + needle.length)];
+}

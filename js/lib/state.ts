@@ -24,6 +24,9 @@ export interface ViewState {
   top: number[];
   /** Features with at least one estimate (k of F). */
   evaluated: number;
+  /** The selected feature when it has a value but is not among `top` (drawn as an extra row
+   * below them, so the pick stays visible), else -1. */
+  pinned: number;
   progress: Progress;
   status: string;
   header: Record<string, unknown>;
@@ -87,6 +90,9 @@ export class StateReader {
       .filter((i) => i >= 0 && i < nFeatures && frame.nDone[i] > 0);
     let evaluated = 0;
     for (let i = 0; i < nFeatures; i++) if (frame.nDone[i] > 0) evaluated++;
+    const selected = text(model.get("selected_feature"));
+    const chosen = this.index.indexOf(selected);
+    const pinned = chosen >= 0 && !top.includes(chosen) && frame.nDone[chosen] > 0 ? chosen : -1;
     const progress = model.get("progress");
     const rawLabels = model.get("labels");
     if (rawLabels !== this.rawLabels) {
@@ -98,6 +104,7 @@ export class StateReader {
       frame,
       top,
       evaluated,
+      pinned,
       progress: { ...noProgress, ...(typeof progress === "object" ? progress : {}) },
       status: text(model.get("status")),
       header: (model.get("header") as Record<string, unknown>) ?? {},
@@ -105,7 +112,7 @@ export class StateReader {
       error: text(model.get("error")),
       warning: text(model.get("warning")),
       warningCount: number(model.get("warning_count"), 0),
-      selected: text(model.get("selected_feature")),
+      selected,
       topN,
       maxTopN: number(model.get("max_top_n"), 200),
     };

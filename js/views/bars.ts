@@ -1,12 +1,25 @@
 /** Bar chart: each top feature's share of the total importance, in percent, with 95 % CI whiskers. */
 
-import { AXIS_HEIGHT, MARGIN_RIGHT, ROW_HEIGHT, chartHeight, drawAxis, featureRow, rowCentre, type ChartLayout } from "../lib/chart";
+import { AXIS_HEIGHT, MARGIN_RIGHT, ROW_HEIGHT, chartHeight, chartRows, drawAxis, featureRow, rowCentre, rowsSpan, type ChartLayout } from "../lib/chart";
 import { clear, svg } from "../lib/dom";
 import { formatNumber, formatPercent } from "../lib/format";
 import { countOf } from "../lib/labels";
 import type { Send } from "../lib/model";
 import { linearScale, valueDomain } from "../lib/scales";
 import type { ViewState } from "../lib/state";
+import { rankOrder, ranks } from "../lib/topn";
+
+/** "selected · rank #523" in the gap above a pinned row (the pick outside the top N). */
+export function pinNote(root: SVGSVGElement, state: ViewState, row: number): void {
+  const rank = ranks(rankOrder(state.frame.mean))[state.pinned];
+  const note = svg("text", {
+    class: "aefi-muted-text aefi-pin-note",
+    "data-testid": "aefi-pin-note",
+    x: 4,
+    y: rowCentre(row) - ROW_HEIGHT / 2 - 3,
+  }, root);
+  note.textContent = `selected, outside the top ${state.top.length} · rank #${rank}`;
+}
 
 export class BarsView {
   readonly root: SVGSVGElement;
@@ -19,7 +32,9 @@ export class BarsView {
     const { frame, top, index, labels } = state;
     clear(this.root);
     this.root.setAttribute("width", String(layout.width));
-    this.root.setAttribute("height", String(chartHeight(top.length)));
+    const rows = chartRows(top, state.pinned);
+    const span = rowsSpan(top, state.pinned);
+    this.root.setAttribute("height", String(chartHeight(span)));
     // Share = mean / (sum of positive means over the features evaluated so far), in percent;
     // the CI scales the same way. With no positive mean yet the share is undefined, so the raw
     // value is drawn instead.
@@ -30,10 +45,10 @@ export class BarsView {
     const all = state.evaluated >= index.names.length;
     const over = all ? "of total importance" : `among the ${state.evaluated.toLocaleString("en-US")} evaluated`;
     const label = percent ? `share ${over}, %` : `mean ${labels.valueLabel}`;
-    const values = top.flatMap((i) => [frame.ciLow[i] * factor, frame.ciHigh[i] * factor, frame.mean[i] * factor]);
+    const values = rows.flatMap(({ feature: i }) => [frame.ciLow[i] * factor, frame.ciHigh[i] * factor, frame.mean[i] * factor]);
     const x = linearScale(valueDomain(values), [layout.labelWidth, layout.width - MARGIN_RIGHT]);
-    drawAxis(this.root, x, top.length, label, layout.measure);
-    top.forEach((feature, row) => {
+    drawAxis(this.root, x, span, label, layout.measure);
+    rows.forEach(({ feature, row, pinned }) => {
       const name = index.names[feature];
       const mean = frame.mean[feature];
       const n = frame.nDone[feature];
@@ -48,6 +63,7 @@ export class BarsView {
         tooltip,
         () => this.send({ type: "select", index: feature }),
       );
+      if (pinned) pinNote(this.root, state, row);
       if (!Number.isFinite(mean)) return;
       const y = rowCentre(row);
       const value = mean * factor;

@@ -1,7 +1,7 @@
 /** Box plot per top feature of its per-estimate values, every estimate drawn as a dot. */
 
 import { boxStats } from "../lib/boxstats";
-import { MARGIN_RIGHT, ROW_HEIGHT, chartHeight, drawAxis, featureRow, rowCentre, type ChartLayout } from "../lib/chart";
+import { MARGIN_RIGHT, ROW_HEIGHT, chartHeight, chartRows, drawAxis, featureRow, rowCentre, rowsSpan, type ChartLayout } from "../lib/chart";
 import { clear, svg } from "../lib/dom";
 import { formatNumber } from "../lib/format";
 import { countOf } from "../lib/labels";
@@ -24,16 +24,18 @@ export class BoxesView {
     const { frame, top, index, labels } = state;
     clear(this.root);
     this.root.setAttribute("width", String(layout.width));
-    this.root.setAttribute("height", String(chartHeight(top.length)));
-    const perFeature = top.map((feature) => repeatsOf(frame, feature) ?? []);
+    const rows = chartRows(top, state.pinned);
+    const span = rowsSpan(top, state.pinned);
+    this.root.setAttribute("height", String(chartHeight(span)));
+    const perFeature = rows.map(({ feature }) => repeatsOf(frame, feature) ?? []);
     const start = layout.labelWidth > 0 ? layout.labelWidth : LEFT;
     const x = linearScale(valueDomain(perFeature.flat()), [start, layout.width - MARGIN_RIGHT]);
     // The unit last, so a narrow chart breaks the title before it.
     const unit = labels.unit ? ` (${labels.unit})` : "";
-    drawAxis(this.root, x, top.length, `${labels.value} per ${labels.axis}${unit}`, layout.measure);
-    top.forEach((feature, row) => {
+    drawAxis(this.root, x, span, `${labels.value} per ${labels.axis}${unit}`, layout.measure);
+    rows.forEach(({ feature, row }, k) => {
       const name = index.names[feature];
-      const values = perFeature[row];
+      const values = perFeature[k];
       const stats = boxStats(values);
       const tooltip = stats
         ? `${name}\n` +

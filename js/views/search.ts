@@ -1,8 +1,9 @@
-/** Search box: find any feature by (part of) its name and select it. */
+/** Search box: find any feature by (part of) its name, best ranked first, and select it. */
 
 import { clear, html } from "../lib/dom";
-import { formatNumber } from "../lib/format";
+import { formatNumber, formatPercent } from "../lib/format";
 import type { Send } from "../lib/model";
+import { bestMatches, splitMatch } from "../lib/search";
 import type { ViewState } from "../lib/state";
 import { rankOrder, ranks } from "../lib/topn";
 
@@ -27,8 +28,8 @@ export class SearchView {
     this.input.addEventListener("input", () => this.render());
     this.input.addEventListener("keydown", (event) => {
       if (event.key !== "Enter" || !this.state) return;
-      const [first] = this.state.index.search(this.input.value, 1);
-      if (first !== undefined) this.send({ type: "select", index: first });
+      const { matches } = bestMatches(this.state.index, this.input.value, this.state.frame.mean, 1);
+      if (matches.length) this.send({ type: "select", index: matches[0] });
     });
   }
 
@@ -42,19 +43,32 @@ export class SearchView {
     clear(this.list);
     const state = this.state;
     if (!state) return;
-    const matches = state.index.search(this.input.value, SHOWN);
+    const query = this.input.value;
+    const { matches, total } = bestMatches(state.index, query, state.frame.mean, SHOWN);
     if (matches.length) this.rank = ranks(rankOrder(state.frame.mean));
+    let sum = 0;
+    state.frame.mean.forEach((m) => (sum += Number.isFinite(m) && m > 0 ? m : 0));
     for (const feature of matches) {
       const name = state.index.names[feature];
-      const item = html("li", { class: "aefi-search-item", "data-testid": "aefi-search-item" }, this.list);
+      const selected = name === state.selected ? " aefi-search-selected" : "";
+      const item = html("li", { class: `aefi-search-item${selected}`, "data-testid": "aefi-search-item", title: name }, this.list);
       item.dataset.feature = name;
-      html("span", { class: "aefi-search-name" }, item, name);
+      const label = html("span", { class: "aefi-search-name" }, item);
+      const [before, hit, after] = splitMatch(name, query);
+      label.append(before);
+      if (hit) html("mark", { class: "aefi-search-hit" }, label, hit);
+      label.append(after);
       const mean = state.frame.mean[feature];
-      const detail = Number.isFinite(mean) ? `#${this.rank[feature]} · ${formatNumber(mean)}` : "not yet";
+      const share = sum > 0 ? ` · ${formatPercent(Math.max(0, mean) / sum)}` : "";
+      const detail = Number.isFinite(mean) ? `#${this.rank[feature]} · ${formatNumber(mean)}${share}` : "not yet evaluated";
       html("span", { class: "aefi-muted" }, item, detail);
       item.addEventListener("click", () => this.send({ type: "select", index: feature }));
     }
-    if (this.input.value.trim() && matches.length === 0) {
+    if (total > matches.length) {
+      html("li", { class: "aefi-muted", "data-testid": "aefi-search-more" }, this.list,
+        `… ${(total - matches.length).toLocaleString("en-US")} more: type more of the name`);
+    }
+    if (query.trim() && total === 0) {
       html("li", { class: "aefi-muted" }, this.list, "no feature matches");
     }
   }

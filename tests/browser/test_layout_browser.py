@@ -127,6 +127,28 @@ def test_streaming_layout_and_exports_at_2000_features(lab: LabPage) -> None:
     assert len(shown_labels) == 20 and set(shown_labels) <= texts
     assert files["png"][:8] == b"\x89PNG\r\n\x1a\n" and len(files["png"]) > 5000
 
+    # (5) search lists the best-ranked matches and says how many more; a pick outside the
+    # top N is drawn as an extra row below them, with its rank
+    page.get_by_test_id("aefi-search").fill("G09")
+    items = page.get_by_test_id("aefi-search-item")
+    items.first.wait_for()
+    found = [items.nth(i).get_attribute("data-feature") for i in range(items.count())]
+    ranked = table.set_index("feature")["rank"]
+    assert len(found) == 12 and all("g09" in name.lower() for name in found)
+    assert [ranked[name] for name in found] == sorted(ranked[name] for name in found)
+    expected_more = sum("g09" in name.lower() for name in table["feature"]) - 12
+    more = page.get_by_test_id("aefi-search-more").inner_text()
+    assert f"{expected_more:,} more" in more, more
+    outside = next(name for name in found if ranked[name] > 20)
+    page.locator(f'[data-testid="aefi-search-item"][data-feature="{outside}"]').click()
+    note = page.get_by_test_id("aefi-pin-note")
+    note.wait_for(timeout=10_000)
+    assert f"rank #{ranked[outside]}" in note.text_content()
+    assert page.get_by_test_id("aefi-bar").last.get_attribute("data-feature") == outside
+    assert page.get_by_test_id("aefi-bar").count() == 21
+    check_chart_labels(page)
+    lab.screenshot_output(0, "layout-pinned-1280")
+
     # Render time per update, as the page measured it (reported, not asserted).
     draws = page.evaluate("performance.getEntriesByName('aefi-draw').map((e) => e.duration)")
     draws.sort()
