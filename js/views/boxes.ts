@@ -10,6 +10,8 @@ import { repeatsOf } from "../lib/protocol";
 import { linearScale, valueDomain } from "../lib/scales";
 import type { ViewState } from "../lib/state";
 
+/** Most estimates drawn each as a dot. */
+export const MAX_DOTS = 12;
 /** Left padding when the chart has no label column of its own. */
 const LEFT = 12;
 
@@ -66,7 +68,10 @@ export class BoxesView {
         }, group);
         svg("line", { class: "aefi-median", x1: x(stats.median), x2: x(stats.median), y1: y - half, y2: y + half }, group);
       }
-      values.forEach((value, j) => {
+      // Up to MAX_DOTS estimates every one is a dot; beyond, only those outside the whiskers
+      // (as in any box plot), so the box stays visible.
+      const dots = stats.n <= MAX_DOTS ? values : stats.outliers;
+      dots.forEach((value, j) => {
         // Deterministic jitter (by estimate) so dots do not hide each other and do not dance.
         const jitter = stats.n > 1 ? ((j * 7) % 9) / 8 - 0.5 : 0;
         svg("circle", { class: "aefi-point", cx: x(value), cy: y + jitter * half * 1.6, r: stats.n > 1 ? 2.2 : 3 }, group);

@@ -10,7 +10,7 @@ import type { Send } from "../lib/model";
 import type { ViewState } from "../lib/state";
 import { canvasMeasure, type Measure } from "../lib/text";
 import { BarsView } from "./bars";
-import { BoxesView } from "./boxes";
+import { BoxesView, MAX_DOTS } from "./boxes";
 
 /** Below this width the box chart moves under the bars and gets its own labels. */
 export const SIDE_BY_SIDE_MIN = 720;
@@ -88,7 +88,8 @@ export class ChartsView {
     this.legend.textContent =
       `Bars: mean share, whiskers: 95 % interval of the mean. ` +
       `Boxes: middle half of the ${axis}s, line: median, whiskers: to 1.5 × the box length, ` +
-      `dots: single ${axis}s. Click a row to inspect it.`;
+      `dots: single ${axis}s (only those beyond the whiskers when there are more than ${MAX_DOTS}). ` +
+      `Click a row to inspect it.`;
   }
 
   dispose(): void {
