@@ -177,14 +177,15 @@ class GradientImportance(IncrementalMethod):
         self._identity: dict[str, str] | None = None
 
     def _chunk_sizes(self, batch_size: int | None) -> tuple[int, int]:
-        """Samples per chunk and rows per call: ~0.25 s per chunk, calls within the budget."""
+        """Samples per chunk and rows per call: a chunk is one call of all its steps when that
+        fits the session's call budget (~0.1 s of work on a CPU), else a few calls."""
         if batch_size is not None:
             return batch_size, aligned(batch_size)
-        # The input gradient costs about a forward pass: a chunk is half a chunk of forwards.
+        # The input gradient costs about a forward pass: half a chunk's worth of forward rows.
         forward_rows = self.session.rows_per_chunk(_TARGET_CHUNK_SECONDS / 2)
-        samples = forward_rows // self.n_steps // ROW_ALIGNMENT * ROW_ALIGNMENT
-        samples = max(ROW_ALIGNMENT, samples)
-        return samples, self.session.rows_per_call(max(forward_rows, samples))
+        call_rows = self.session.rows_per_call(forward_rows)
+        samples = call_rows // self.n_steps // ROW_ALIGNMENT * ROW_ALIGNMENT
+        return max(ROW_ALIGNMENT, samples), call_rows
 
     # ------------------------------------------------------------------ public API
     @property
