@@ -118,15 +118,26 @@ class FailingInWorkers(torch.nn.Module):
             raise RuntimeError("odd batch on a worker")
         return self.inner(x)
 
+    def __setstate__(self, state: dict) -> None:
+        # A worker's copy counts its own calls from zero, not the sender's.
+        super().__setstate__(state)
+        self.calls = 0
+
 
 def test_a_chunk_raising_on_a_worker_ends_in_error_and_resumes_locally(client, problem, tmp_path):
     model, X = problem
     keywords = {"n_repeats": 6, "batch_size": 100}
     reference = aefi.permutation_importance(FailingInWorkers(model, -1), X, **keywords)
     path = tmp_path / "run.npz"
+    # A worker's calls before its first chunk (checks, path detection, baseline), counted on a
+    # local twin; then one call per chunk (batch_size=100): each worker fails in its 3rd chunk.
+    counting = FailingInWorkers(model, -1)
+    twin = aefi.PermutationImportance(counting, X, **keywords)
+    twin.session.baseline(twin.call_rows)
     engine = aefi.PermutationImportance(
-        FailingInWorkers(model, fail_at=8), X, checkpoint=path, checkpoint_every=3600, **keywords
-    )
+        FailingInWorkers(model, fail_at=counting.calls + 3), X, checkpoint=path,
+        checkpoint_every=3600, **keywords,
+    )  # fmt: skip
     job = Job(engine, client=client).start()
     job.wait(timeout=60)
     assert job.status == "error" and "odd batch" in str(job.error)
