@@ -591,11 +591,6 @@ def test_a_users_file_at_the_checkpoint_path_is_refused_untouched_and_never_to_b
 
 # ---------------------------------------------------------------------------- unclear
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # its __del__
-@pytest.mark.xfail(
-    strict=True,
-    reason="Explorer(top=) is the widget's (aefi_widget/widget/), "
-    "not this issue's files: 'abc' fails in int(), '5' and 2.7 are changed",
-)
 def test_explorer_top_must_be_an_int_in_range():
     pytest.importorskip("anywidget")
     for top in ("abc", "5", 2.7, 0, 10**6):

@@ -8,10 +8,11 @@ from typing import Any
 import ipywidgets as widgets
 
 from aefi_widget.engine import PermutationImportance
+from aefi_widget.engine.inputs import check_int
 from aefi_widget.engine.runner import Engine
 from aefi_widget.job import Job
 from aefi_widget.result import ImportanceResult
-from aefi_widget.widget.dashboard import Dashboard
+from aefi_widget.widget.dashboard import MAX_TOP_N, Dashboard
 from aefi_widget.widget.drilldowns import DrilldownContext, DrilldownPanel, build_drilldown
 from aefi_widget.widget.labels import header_fields, page_labels
 from aefi_widget.widget.publisher import Publisher
@@ -73,6 +74,8 @@ class Explorer(widgets.VBox):
         result: ImportanceResult | None = None,
         **engine_keywords: Any,
     ) -> None:
+        # Checked first, before any computation: a typo must not cost a long set-up.
+        top = check_int(top, "top", 1, MAX_TOP_N)
         if result is not None:
             if model is not None or X is not None or engine is not None or engine_keywords:
                 raise TypeError("give either a result= to show, or what to compute, not both")
