@@ -129,6 +129,10 @@ class ShapleyImportance(IncrementalMethod):
         checkpoint_every: float = 5.0,
         _forward_path: str = "auto",
     ) -> None:
+        if isinstance(n_permutations, str) and n_permutations != "all":
+            raise TypeError(
+                f"n_permutations must be an integer, 'all' or None, got {n_permutations!r}"
+            )
         if n_permutations is not None and n_permutations != "all":
             n_permutations = check_int(n_permutations, "n_permutations", 1)
         self.n_permutations = n_permutations
