@@ -153,3 +153,30 @@ def test_client_must_be_a_dask_client(problem):
     model, X = problem
     with pytest.raises(TypeError, match=r"distributed\.Client"):
         aefi.PermutationImportance(model, X, client="tcp://localhost:8786")
+
+
+@pytest.mark.parametrize(
+    "keywords", [{"steps": 8}, {"method": "gradient_x_input", "batch_size": 30}]
+)
+def test_gradient_importance_on_the_cluster_equals_local(client, problem, keywords):
+    model, X = problem
+    local = aefi.gradient_importance(model, X, **keywords)
+    remote = aefi.gradient_importance(model, X, client=client, **keywords)
+    np.testing.assert_array_equal(remote.importances, local.importances)
+    np.testing.assert_array_equal(remote.per_sample.to_numpy(), local.per_sample.to_numpy())
+
+
+def test_a_top_k_run_on_the_cluster_equals_local(client, problem):
+    model, X = problem
+    keywords = {"n_repeats": 8, "top_k": 3, "batch_size": 300}
+    local = aefi.permutation_importance(model, X, **keywords)
+    remote = aefi.permutation_importance(model, X, client=client, **keywords)
+    np.testing.assert_array_equal(remote.importances, local.importances)
+    assert remote.certified_top_k == local.certified_top_k
+
+
+def test_a_method_without_dask_support_says_so(client, problem):
+    model, X = problem
+    engine = aefi.ShapleyImportance(model, X, n_permutations=2, background=8)
+    with pytest.raises(NotImplementedError, match="Dask"):
+        next(iter(engine.increments(client=client)))

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from aefi_widget.engine.calls import ROW_ALIGNMENT, aligned
+from aefi_widget.engine.distributed import WorkerSpec, check_client, chunks_on_cluster
 from aefi_widget.engine.fingerprint import tensor_digest
 from aefi_widget.engine.gradient_paths import (
     BASELINES,
@@ -116,7 +117,9 @@ class GradientImportance(IncrementalMethod):
         progress: bool = False,
         checkpoint: str | os.PathLike[str] | None = None,
         checkpoint_every: float = 5.0,
+        client: Any = None,
     ) -> None:
+        self.client = check_client(client)
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; use one of {sorted(METHODS)}")
         self.method = method
@@ -175,6 +178,13 @@ class GradientImportance(IncrementalMethod):
         self.batch_rows, self.call_rows = self._chunk_sizes(batch_size)
         self._fold = UnitFold(self.units, self.n_inputs)
         self._identity: dict[str, str] | None = None
+        # What a Dask worker needs to rebuild this engine (the model and X travel apart, once).
+        self.worker_keywords = {
+            "method": method, "baseline": baseline, "steps": steps, "quadrature": quadrature,
+            "metric": metric, "feature_names": list(self.output_names), "device": device,
+            "groups": {name: list(members) for name, members in self.groups.items()} or None,
+            "batch_size": batch_size,
+        }  # fmt: skip
 
     def _chunk_sizes(self, batch_size: int | None) -> tuple[int, int]:
         """Samples per chunk and rows per call: a chunk is one call of all its steps when that
@@ -257,6 +267,13 @@ class GradientImportance(IncrementalMethod):
 
     def compute(self, resume: ImportanceResult | None) -> Iterator[ImportanceResult]:
         """The work loop: a chunk of samples through every path step, then a snapshot."""
+        return self.compute_on(resume, self.client)
+
+    def compute_on(
+        self, resume: ImportanceResult | None, client: Any
+    ) -> Iterator[ImportanceResult]:
+        """:meth:`compute`, with the chunks of samples on Dask ``client`` when it is not None."""
+        client = check_client(client)
         if resume is None or (resume.resume is None and resume.evaluations_done == 0):
             state = self._fresh()
         else:
@@ -265,28 +282,51 @@ class GradientImportance(IncrementalMethod):
                 self.method == "integrated_gradients",
             )  # fmt: skip
         identity = self.identity()
+        self.session.baseline(self.call_rows)  # the baseline error every snapshot shows
+        # A position is (first sample, 0): chunks start where the resumed run stopped.
+        starts = range(state.samples_done, self.n_samples, self.batch_rows)
+        positions = ((start, 0) for start in starts)
+        if client is None:
+            source = self._local_chunks(positions)
+        else:
+            spec = WorkerSpec(GradientImportance, self.session.model, self.session.X.cpu(),
+                              self.worker_keywords)  # fmt: skip
+            source = chunks_on_cluster(client, spec, None, positions)
+        for (start, _), (attributions, error_delta), seconds in source:
+            state.store(start, attributions, error_delta)
+            state.elapsed_s += seconds
+            yield self.snapshot(state, identity)
+
+    def _local_chunks(
+        self, positions: Iterator[tuple[int, int]]
+    ) -> Iterator[tuple[tuple[int, int], Any, float]]:
+        for position in positions:
+            started = time.perf_counter()
+            result = self.chunk_sums(None, *position)
+            yield position, result, time.perf_counter() - started
+
+    def chunk_sums(
+        self, plan: Any, start: int, _unused: int = 0
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Unit attributions (rows, F) and error changes (rows,) of samples
+        ``[start, start + batch_rows)``: the unit of work, local or on a Dask worker."""
+        stop = min(self.n_samples, start + self.batch_rows)
+        block = Block(self.session.X, start, stop)
+        steps_per_call = max(1, self.call_rows // block.rows)
         errors_at_x = self.session.baseline(self.call_rows).errors.cpu().numpy()
         recon_at_baseline = self._baseline_reconstruction()
-        while state.samples_done < self.n_samples:
-            started = time.perf_counter()
-            start = state.samples_done
-            stop = min(self.n_samples, start + self.batch_rows)
-            block = Block(self.session.X, start, stop)
-            steps_per_call = max(1, self.call_rows // block.rows)
-            with self.session.differentiating():
-                attributions = attribute_block(
-                    self.session, self.loss, block, self.baseline_row, self.rule, steps_per_call,
-                    self.accumulate,
-                )  # fmt: skip
-                error_delta = None
-                if recon_at_baseline is not None:
-                    with torch.no_grad():
-                        target = block.samples
-                        at_baseline = self.loss(recon_at_baseline.expand_as(target), target)
-                    error_delta = errors_at_x[start:stop] - _numpy(block.real(at_baseline))
-            state.store(start, self._fold(attributions), error_delta)
-            state.elapsed_s += time.perf_counter() - started
-            yield self.snapshot(state, identity)
+        with self.session.differentiating():
+            attributions = attribute_block(
+                self.session, self.loss, block, self.baseline_row, self.rule, steps_per_call,
+                self.accumulate,
+            )  # fmt: skip
+            error_delta = None
+            if recon_at_baseline is not None:
+                with torch.no_grad():
+                    target = block.samples
+                    at_baseline = self.loss(recon_at_baseline.expand_as(target), target)
+                error_delta = errors_at_x[start:stop] - _numpy(block.real(at_baseline))
+        return self._fold(attributions), error_delta
 
     def _baseline_reconstruction(self) -> torch.Tensor | None:
         """(1, d) reconstruction of the baseline row (integrated gradients only)."""
@@ -335,5 +375,3 @@ def gradient_importance(model: Any, X: Any, **keywords: Any) -> ImportanceResult
 
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().to("cpu", torch.float64).numpy()
-
-
