@@ -18,6 +18,7 @@ import torch
 
 from aefi_widget.engine.calls import Scratch, place_segments
 from aefi_widget.engine.inputs import Unit
+from aefi_widget.engine.permutation_packed import evaluate_packed_call
 from aefi_widget.engine.permutations import permutations, row_subset
 from aefi_widget.engine.plan import Segment
 from aefi_widget.engine.session import Baseline, ModelSession
@@ -199,6 +200,13 @@ def evaluate_calls(
     delta_sums: list[np.ndarray] | None = [] if shuffles.per_output else None
     scratch = Scratch(session.n_inputs, session.device)
     for call in calls:
+        packed = evaluate_packed_call(session, shuffles, datas, call)
+        if packed is not None:  # whole units of packed rounds: a few large operations
+            evaluated.extend(packed.segments)
+            error_sums.extend(packed.error_sums)
+            if delta_sums is not None:
+                delta_sums.extend(packed.delta_sums)
+            continue
         inputs, orders, placed = build_inputs(session, shuffles, datas, call)
         # Targets first: on the plain path a "permuted" target is a view of the input rows.
         targets = [
