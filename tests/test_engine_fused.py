@@ -160,9 +160,11 @@ def test_engine_uses_fused_kernels_on_the_seed_like_autoencoder():
     assert np.all(results["fused"].delta_recon.iloc[4].to_numpy() == 0.0)
 
 
-@pytest.mark.parametrize(("d", "expect_fused"), [(64, False), (160, False), (256, True)])
+@pytest.mark.parametrize(
+    ("d", "expect_fused"), [(64, False), (100, False), (128, True), (256, True)]
+)
 def test_fused_kernels_only_where_every_layer_is_wide(d, expect_fused):
-    """The shape rule: every Linear of the rest at least FUSED_MIN_WIDTH wide (d = 256: 192/128)."""
+    """The shape rule: every Linear of the rest at least FUSED_MIN_WIDTH wide (d = 128: 96/64)."""
     from aefi_widget.engine.forward import FUSED_MIN_WIDTH
 
     model = seed_like_autoencoder(d, seed=0).eval()

@@ -33,12 +33,13 @@ __all__ = [
 
 
 # Fused oneDNN kernels cost ~90 us more per call than the modules (primitive set-up) and only
-# pay off on wide layers: measured per call of 256 and 4,096 rows on the seed-like chain, the
-# modules took 0.37-0.97x the fused time up to widths of 96, about 1.0x at 96-128 and 1.27x at
-# 192 (1.23x at d = 1000, benchmarks/bench_calls.py). So they are used only when every Linear of
-# the rest has at least this many inputs and outputs: a rule on shapes, not a timing, so the
-# kernels chosen (and the last bits of the numbers) never depend on the machine's mood.
-FUSED_MIN_WIDTH = 128
+# pay off on wide layers. Measured per call on the seed-like chain (the engine's calls have
+# thousands of rows): at 4,096 rows the modules took 0.94-1.0x the fused time for widths 24-96
+# and 1.27x at 192 (1.23x at d = 1000, benchmarks/bench_calls.py); at 256 rows, 0.4-0.7x below
+# width 64. Whole runs at d = 200 (widths 100-200): 1.2x faster fused. So they are used only when
+# every Linear of the rest has at least this many inputs and outputs: a rule on shapes, not a
+# timing, so the kernels chosen (and the last bits of the numbers) never depend on the machine.
+FUSED_MIN_WIDTH = 64
 
 
 @dataclass(frozen=True)
