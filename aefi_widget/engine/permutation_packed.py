@@ -64,10 +64,11 @@ def evaluate_packed_call(
         device=device,  # type: ignore[attr-defined]
     )
     orders = np.empty((k, m), dtype=np.int64)
-    for repeat in sorted({s.repeat for s in call}):
-        where = [i for i, s in enumerate(call) if s.repeat == repeat]
-        units = np.array([call[i].unit for i in where], dtype=np.int64)
-        orders[where] = permutations(shuffles.seed, repeat, units, m)  # type: ignore[attr-defined]
+    repeats = np.array([s.repeat for s in call], dtype=np.int64)
+    all_units = np.array([s.unit for s in call], dtype=np.int64)
+    for repeat in np.unique(repeats):
+        where = np.flatnonzero(repeats == repeat)
+        orders[where] = permutations(shuffles.seed, int(repeat), all_units[where], m)  # type: ignore[attr-defined]
     original = data.columns[columns]  # (k, m)
     shuffled = original.gather(1, torch.as_tensor(orders, device=device))
     first = session.path.first
