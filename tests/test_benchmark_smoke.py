@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 _SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_permutation.py"
+_SMALL_SCRIPT = _SCRIPT.with_name("bench_small.py")
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +70,24 @@ def test_helpers(bench: ModuleType) -> None:
     assert bench.spread_features(10, 3).tolist() == [0, 4, 9]
     assert bench.spread_features(3, 10).tolist() == [0, 1, 2]
     assert bench.top_overlap(np.arange(20.0), np.arange(20.0)[::-1], k=10) == 0
+
+
+def test_bench_small_quick_prints_both_cases_with_targets() -> None:
+    # Run as users do (`python benchmarks/bench_small.py`), so its import of bench_permutation
+    # from the script's folder is exercised too. Speed is never asserted: only the output's shape.
+    # One thread: about 10 s alone, and no multi-threaded kernel stalls on a busy shared machine.
+    completed = subprocess.run(
+        [sys.executable, str(_SMALL_SCRIPT), "--quick", "--threads", "1"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    out = completed.stdout
+    for expected in ("== iris: 27 validation rows, 5 features", "validation rmse%",
+                     "recipe: DataLoader batch 4 (shuffled) loop",
+                     "same loop, whole batch per forward", "ranking, aefi:",
+                     "ranking, batch-4 loop:", "== seed-like AE: d=200",
+                     "whole-batch loop, features x repeats", "summary"):  # fmt: skip
+        assert expected in out, f"missing {expected!r} in:\n{out}"
+    assert out.count("aefi_widget.permutation_importance") == 2  # one table per case
+    summary = out.split("summary")[1].splitlines()[1:]
+    assert len(summary) == 3 and all(line.rstrip().endswith(("PASS", "MISS")) for line in summary)
