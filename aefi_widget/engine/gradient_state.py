@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from aefi_widget.engine.resume_checks import check_same_run
 from aefi_widget.result import ImportanceResult, ResumeState
 
 __all__ = ["GradientState", "UnitFold", "completeness_gap", "sample_labels"]
@@ -43,22 +44,7 @@ class GradientState:
         completeness: bool,
     ) -> GradientState:
         """The state ``result`` stands at, after checking it is this run's and consistent."""
-        resume = result.resume
-        if resume is None:
-            raise ValueError("this result has no resume state; it cannot be continued")
-        if resume.method != "gradient":
-            raise ValueError(
-                f"this result was made by the {resume.method!r} method; a gradient run cannot "
-                "continue it"
-            )
-        if tuple(result.feature_names) != feature_names:
-            raise ValueError("the result was computed for other features; it cannot be continued")
-        differs = [_WHAT.get(k, k) for k in identity if resume.identity.get(k) != identity[k]]
-        if differs:
-            raise ValueError(
-                f"the result to resume belongs to another run: {' and '.join(differs)} differ. "
-                "Nothing was mixed in; start a fresh run (resume=None)."
-            )
+        resume = check_same_run(result, "gradient", identity, feature_names, _WHAT)
         done = resume.position.get("samples_done")
         if isinstance(done, bool) or not isinstance(done, int) or not 0 <= done <= n:
             raise ValueError(f"the resume position's samples_done is {done!r}, not in [0, {n}]")

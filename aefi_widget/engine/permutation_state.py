@@ -16,6 +16,7 @@ from aefi_widget.engine.permutation_race import RaceSettings, finished_mask, rep
 from aefi_widget.engine.permutation_rows import CallSums
 from aefi_widget.engine.plan import Plan
 from aefi_widget.engine.racing import RaceDecision
+from aefi_widget.engine.resume_checks import check_same_run
 from aefi_widget.result import ImportanceResult, ResumeState
 
 __all__ = ["RunState"]
@@ -71,26 +72,11 @@ class RunState:
 
         An adaptive run (``race_settings``) replays its decisions from the finished numbers to
         know which units each round evaluated."""
-        resume = result.resume
-        if resume is None:
-            raise ValueError("this result has no resume state; it cannot be continued")
-        if resume.method != "permutation":
-            raise ValueError(
-                f"this result was made by the {resume.method!r} method; a permutation run "
-                "cannot continue it"
-            )
-        if tuple(result.feature_names) != feature_names:
-            raise ValueError("the result was computed for other features; it cannot be continued")
+        resume = check_same_run(result, "permutation", identity, feature_names, _WHAT)
         done = result.importances.shape[1]
         if done > plan.n_repeats:
             raise ValueError(
                 f"the result holds {done} repeats, more than n_repeats={plan.n_repeats}"
-            )
-        differs = [_WHAT.get(k, k) for k in identity if resume.identity.get(k) != identity[k]]
-        if differs:
-            raise ValueError(
-                f"the result to resume belongs to another run: {' and '.join(differs)} differ. "
-                "Nothing was mixed in; start a fresh run (resume=None)."
             )
         position = _position(resume)
         plan = Plan(plan.n_units, plan.m, plan.n_repeats, position["batch_rows"],

@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 
+from aefi_widget.engine.resume_checks import check_same_run
 from aefi_widget.result import ImportanceResult, ResumeState
 
 __all__ = ["ShapleyState"]
@@ -131,22 +132,7 @@ class ShapleyState:
         max_columns: int,
     ) -> ShapleyState:
         """Continue ``result``: the same run (the cap and tol may differ), checked first."""
-        resume = result.resume
-        if resume is None:
-            raise ValueError("this result has no resume state; it cannot be continued")
-        if resume.method != "shapley":
-            raise ValueError(
-                f"this result was made by the {resume.method!r} method; a Shapley run cannot "
-                "continue it"
-            )
-        if tuple(result.feature_names) != feature_names:
-            raise ValueError("the result was computed for other features; it cannot be continued")
-        differs = [_WHAT.get(k, k) for k in identity if resume.identity.get(k) != identity[k]]
-        if differs:
-            raise ValueError(
-                f"the result to resume belongs to another run: {' and '.join(differs)} differ. "
-                "Nothing was mixed in; start a fresh run (resume=None)."
-            )
+        resume = check_same_run(result, "shapley", identity, feature_names, _WHAT)
         F = len(feature_names)
         column = _integer(resume.position, "column", 0, result.importances.shape[1])
         sample = _integer(resume.position, "sample", 0, n_samples - 1)
