@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from reference import EncoderDecoderAE, correlated_data, sequential_ae
+from reference import EncoderDecoderAE, correlated_data, cube_metric, sequential_ae
 from torch import nn
 
 import aefi_widget as aefi
@@ -28,8 +28,11 @@ def _data(n: int = N, d: int = D) -> tuple[np.ndarray, np.ndarray]:
     return X, correlated_data(B, d, seed=4)
 
 
-def exact_shapley(model, X: np.ndarray, background: np.ndarray, units: list[list[int]]):
-    """(F,) exact Shapley values and the dict mask -> v(S), by enumerating all coalitions."""
+def exact_shapley(
+    model, X: np.ndarray, background: np.ndarray, units: list[list[int]], power: int = 2
+):
+    """(F,) exact Shapley values and the dict mask -> v(S), by enumerating all coalitions; the
+    loss is the mean over outputs of |prediction - x| ** power."""
     F = len(units)
     n, d = X.shape
     values = {}
@@ -40,7 +43,7 @@ def exact_shapley(model, X: np.ndarray, background: np.ndarray, units: list[list
             inputs[:, :, columns] = X[:, None, columns]
             out = model(torch.as_tensor(inputs.reshape(-1, d), dtype=torch.float64)).numpy()
             prediction = out.reshape(n, len(background), d).mean(axis=1)
-            values[mask] = float(((prediction - X) ** 2).mean(axis=1).mean())
+            values[mask] = float((np.abs(prediction - X) ** power).mean(axis=1).mean())
     phi = np.zeros(F)
     for j in range(F):
         for mask in range(2**F):
@@ -81,6 +84,17 @@ def test_all_orderings_give_the_exact_shapley_values(antithetic, groups, kind):
                                rtol=1e-10)  # fmt: skip
     assert result.settings["loss_empty"] == pytest.approx(values[0], rel=1e-12)
     assert result.baseline_error == pytest.approx(values[2**F - 1], rel=1e-12)
+
+
+@pytest.mark.parametrize(("metric", "power"), [("mae", 1), (cube_metric, 3)])
+def test_exact_values_for_other_metrics(metric, power):
+    X, background = _data(12, 4)
+    model = sequential_ae(4)
+    result = aefi.ShapleyImportance(
+        model, X, background=background[:, :4], n_permutations="all", metric=metric
+    ).run()
+    phi, _ = exact_shapley(model, X, background[:, :4], [[j] for j in range(4)], power)
+    np.testing.assert_allclose(result.importances_mean.to_numpy(), phi, rtol=0, atol=1e-9)
 
 
 def test_streamed_estimates_lie_within_3_se_of_the_exact_values_at_every_snapshot():

@@ -9,15 +9,14 @@ j: positive when knowing j lowers the loss. They sum to ``v(empty) - v(all units
 
 Estimator: column r of the (F, R) estimates lets every sample i walk its own ordering, a pure
 function of (seed, r, i) (with ``antithetic=True`` also its reverse, and the column holds the
-pair's mean), and averages the contributions over all n samples. Why every sample in every column,
-each with its own ordering (measured on the seed-like autoencoder, d = 50, n = 512, 64 background
-rows): differences between samples are most of the variance of one sample's contributions (27x
-the variance left after pairing), so a column over all samples removes them, and independent
-orderings per sample make a column's variance n times smaller than one shared ordering's; per
-model evaluation this is 6x better than one ordering shared by all samples (antithetic in both
-cases) and 19x better than SAGE's one-sample-one-ordering draws. Reversed orderings cut the
-variance per evaluation 6.7x here (a pair of walks costs two): near-quadratic games are almost
-exact under pairing, so ``antithetic`` defaults to True. See ``benchmarks/bench_shapley.py``.
+pair's mean), and averages the contributions over all n samples. Every sample in every column:
+differences between samples are most of the variance of one sample's contributions, and a column
+over all of them has none; an ordering of its own per sample: the orderings' noise then averages
+over n independent walks. Measured (``benchmarks/bench_shapley.py``, seed-like AE, d = 50,
+n = 512, 64 background rows), the variance of a column per ordering walked is 9x lower than with
+one ordering shared by all samples (both paired) and 15x lower than SAGE's draws of one sample
+with one ordering; reversed pairs cut it 6.4x (a pair costs two walks: near-quadratic games are
+almost exact under pairing), so ``antithetic`` defaults to True.
 """
 
 from __future__ import annotations
