@@ -11,8 +11,6 @@ samples, and whose extra ``per_sample`` (n, F) holds the signed attributions.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -38,6 +36,7 @@ from aefi_widget.engine.gradient_paths import (
 from aefi_widget.engine.gradient_state import GradientState, UnitFold, sample_labels
 from aefi_widget.engine.inputs import check_int, resolve_units
 from aefi_widget.engine.metrics import MetricFn
+from aefi_widget.engine.resume_checks import run_identity
 from aefi_widget.engine.runner import IncrementalMethod
 from aefi_widget.engine.session import ModelSession
 from aefi_widget.result import ImportanceResult
@@ -247,14 +246,10 @@ class GradientImportance(IncrementalMethod):
         if self._identity is None:
             keep = ("method", "gradient_method", "metric", "baseline", "steps", "quadrature",
                     "forward_path", "dtype")  # fmt: skip
-            settings = {k: v for k, v in self.settings.items() if k in keep}
-            settings["units"] = [[u.name, u.columns.tolist()] for u in self.units]
-            settings["baseline_row"] = tensor_digest([("baseline", self.baseline_row)])
-            text = json.dumps(settings, sort_keys=True, default=str)
-            self._identity = {
-                **self.session.identity(),
-                "settings": hashlib.sha256(text.encode()).hexdigest(),
-            }
+            self._identity = run_identity(
+                self.session.identity(), self.settings, keep, self.units,
+                baseline_row=tensor_digest([("baseline", self.baseline_row)]),
+            )  # fmt: skip
         return dict(self._identity)
 
     def empty_result(self) -> ImportanceResult:

@@ -16,8 +16,6 @@ do not depend on ``batch_size``, pausing or resuming.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import secrets
 import time
@@ -34,6 +32,7 @@ from aefi_widget.engine.latent_encoder import EncoderCodes, EncoderSession
 from aefi_widget.engine.latent_state import LatentRunState
 from aefi_widget.engine.permutations import permutations
 from aefi_widget.engine.plan import Plan, Segment
+from aefi_widget.engine.resume_checks import run_identity
 from aefi_widget.engine.runner import IncrementalMethod
 from aefi_widget.result import ImportanceResult
 
@@ -175,12 +174,7 @@ class LatentPermutation(IncrementalMethod):
         if self._identity is None:
             keep = ("latent_method", "encoder", "n_latent", "seed", "forward_path",
                     "fused_kernels", "dtype")  # fmt: skip
-            settings = {k: v for k, v in self.settings.items() if k in keep}
-            text = json.dumps(settings, sort_keys=True, default=str)
-            self._identity = {
-                **self.session.identity(),
-                "settings": hashlib.sha256(text.encode()).hexdigest(),
-            }
+            self._identity = run_identity(self.session.identity(), self.settings, keep)
         return dict(self._identity)
 
     def empty_result(self) -> ImportanceResult:

@@ -11,8 +11,6 @@ the generator yields an :class:`ImportanceResult` after each chunk and at every 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import numbers
 import os
@@ -35,6 +33,7 @@ from aefi_widget.engine.permutation_race import RaceSettings, settled_codes
 from aefi_widget.engine.permutation_rows import CallSums, Shuffles, evaluate_calls, round_data
 from aefi_widget.engine.permutation_state import RunState
 from aefi_widget.engine.plan import Plan
+from aefi_widget.engine.resume_checks import run_identity
 from aefi_widget.engine.runner import IncrementalMethod
 from aefi_widget.engine.session import ModelSession
 from aefi_widget.result import ImportanceResult
@@ -287,13 +286,7 @@ class PermutationImportance(IncrementalMethod):
             keep = ("method", "metric", "target", "seed", "max_samples", "samples_per_repeat",
                     "per_output", "forward_path", "fused_kernels", "dtype", "top_k",
                     "confidence", "min_repeats")  # fmt: skip
-            settings = {k: v for k, v in self.settings.items() if k in keep}
-            settings["units"] = [[u.name, u.columns.tolist()] for u in self.units]
-            text = json.dumps(settings, sort_keys=True, default=str)
-            self._identity = {
-                **self.session.identity(),
-                "settings": hashlib.sha256(text.encode()).hexdigest(),
-            }
+            self._identity = run_identity(self.session.identity(), self.settings, keep, self.units)
         return dict(self._identity)
 
     def fingerprint(self) -> dict[str, str]:

@@ -1,12 +1,16 @@
-"""The checks every method runs before continuing a result: same method, features and run."""
+"""A run's identity, and the checks every method runs before continuing a result."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+from aefi_widget.engine.inputs import Unit
 from aefi_widget.result import ImportanceResult, ResumeState
 
-__all__ = ["check_same_run"]
+__all__ = ["check_same_run", "run_identity"]
 
 _WHAT = {
     "model": "the model's parameters",
@@ -46,3 +50,20 @@ def check_same_run(
             "Nothing was mixed in; start a fresh run (resume=None)."
         )
     return resume
+
+
+def run_identity(
+    session_identity: Mapping[str, str],
+    settings: Mapping[str, Any],
+    keep: tuple[str, ...],
+    units: Sequence[Unit] | None = None,
+    **digests: str,
+) -> dict[str, str]:
+    """A run's identity: the session's digests (model, probe outputs, data) plus one digest of
+    the ``keep`` settings, the units' columns and any extra ``digests`` (e.g. a background)."""
+    chosen: dict[str, Any] = {k: v for k, v in settings.items() if k in keep}
+    if units is not None:
+        chosen["units"] = [[u.name, u.columns.tolist()] for u in units]
+    chosen.update(digests)
+    text = json.dumps(chosen, sort_keys=True, default=str)
+    return {**session_identity, "settings": hashlib.sha256(text.encode()).hexdigest()}

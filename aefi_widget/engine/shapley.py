@@ -21,8 +21,6 @@ almost exact under pairing), so ``antithetic`` defaults to True.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import numbers
 import os
@@ -41,6 +39,7 @@ from aefi_widget.engine.groups import resolve_groups
 from aefi_widget.engine.inputs import check_int, resolve_units
 from aefi_widget.engine.metrics import MetricFn
 from aefi_widget.engine.permutations import permutations
+from aefi_widget.engine.resume_checks import run_identity
 from aefi_widget.engine.runner import IncrementalMethod
 from aefi_widget.engine.session import ModelSession
 from aefi_widget.engine.shapley_inputs import all_orders, background_rows
@@ -242,14 +241,10 @@ class ShapleyImportance(IncrementalMethod):
         if self._identity is None:
             keep = ("method", "metric", "seed", "antithetic", "orderings", "forward_path",
                     "fused_kernels", "dtype")  # fmt: skip
-            settings = {k: v for k, v in self.settings.items() if k in keep}
-            settings["units"] = [[u.name, u.columns.tolist()] for u in self.units]
-            settings["background"] = tensor_digest([("background", self.background_rows)])
-            text = json.dumps(settings, sort_keys=True, default=str)
-            self._identity = {
-                **self.session.identity(),
-                "settings": hashlib.sha256(text.encode()).hexdigest(),
-            }
+            self._identity = run_identity(
+                self.session.identity(), self.settings, keep, self.units,
+                background=tensor_digest([("background", self.background_rows)]),
+            )  # fmt: skip
         return dict(self._identity)
 
     def empty_result(self) -> ImportanceResult:
