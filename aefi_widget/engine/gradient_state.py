@@ -7,12 +7,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from aefi_widget.engine.resume_checks import check_same_run
 from aefi_widget.result import ImportanceResult, ResumeState
 
-__all__ = ["GradientState", "UnitFold", "completeness_gap", "sample_labels"]
+__all__ = ["GradientState", "UnitFold", "completeness_gap"]
 
 _WHAT = {
     "model": "the model's parameters",
@@ -135,15 +134,3 @@ class UnitFold:
             return attributions
         return np.add.reduceat(attributions[:, self.order], self.starts, axis=1)
 
-
-def sample_labels(X: Any) -> list[int] | list[str] | None:
-    """A DataFrame's index as JSON-able labels (ints or strings); None for the default
-    0..n-1 and for arrays and tensors."""
-    if not isinstance(X, pd.DataFrame):
-        return None
-    index = X.index
-    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
-        return None
-    if pd.api.types.is_integer_dtype(index):
-        return [int(v) for v in index]
-    return [str(v) for v in index]

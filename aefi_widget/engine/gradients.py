@@ -33,7 +33,7 @@ from aefi_widget.engine.gradient_paths import (
     differentiable_errors,
     quadrature_rule,
 )
-from aefi_widget.engine.gradient_state import GradientState, UnitFold, sample_labels
+from aefi_widget.engine.gradient_state import GradientState, UnitFold
 from aefi_widget.engine.inputs import check_int, resolve_units
 from aefi_widget.engine.metrics import MetricFn
 from aefi_widget.engine.resume_checks import run_identity
@@ -60,8 +60,9 @@ class GradientImportance(IncrementalMethod):
         Maps an (n, d) float tensor to its (n, d) reconstruction (or a tuple whose first element
         is); autograd must be able to differentiate it. Evaluated in eval mode; never modified,
         parameters' ``.grad`` never written.
-    X : torch.Tensor, numpy.ndarray or pandas.DataFrame, shape (n, d)
-        Samples to attribute. Copied; a DataFrame's index labels the samples of ``per_sample``.
+    X : torch.Tensor, numpy.ndarray, pandas.DataFrame or anndata.AnnData, shape (n, d)
+        Samples to attribute. Copied; a DataFrame's index (AnnData's ``obs_names``) labels the
+        samples of ``per_sample``.
     method : {"integrated_gradients", "gradient_x_input"}, default "integrated_gradients"
         Integrated gradients along the straight path from ``baseline`` (``steps`` forward and
         backward passes per sample), or ``x * dL/dx`` at the sample (one of each; ``baseline``,
@@ -79,7 +80,10 @@ class GradientImportance(IncrementalMethod):
         Per-sample error; a callable maps (recon, target), both (n, d), to (n,) errors and must be
         differentiable in ``recon``.
     feature_names : sequence of str, optional
-        Column names (default: the DataFrame's columns, else "x0".."x{d-1}").
+        Column names (default: the DataFrame's columns or AnnData's ``var_names``, else
+        "x0".."x{d-1}").
+    layer : str, optional
+        With an AnnData X: attribute ``adata.layers[layer]`` instead of ``adata.X``.
     groups : dict of str -> list of names or indices, optional
         A group's attribution is the sum of its members' signed attributions, per sample.
     device : str or torch.device, optional
@@ -110,6 +114,7 @@ class GradientImportance(IncrementalMethod):
         quadrature: str = "gausslegendre",
         metric: str | MetricFn = "mse",
         feature_names: Sequence[str] | None = None,
+        layer: str | None = None,
         groups: Mapping[str, Sequence[str | int]] | None = None,
         device: str | torch.device | None = None,
         batch_size: int | None = None,
@@ -150,7 +155,7 @@ class GradientImportance(IncrementalMethod):
 
         self.session = ModelSession(
             model, X, feature_names=feature_names, metric=metric, device=device,
-            forward_path="rank1", check_first=check_options,
+            forward_path="rank1", check_first=check_options, layer=layer,
         )  # fmt: skip
         session = self.session
         self.metric_name, self.device = session.metric_name, session.device
@@ -158,7 +163,7 @@ class GradientImportance(IncrementalMethod):
         self.output_names = session.output_names
         self.feature_names = tuple(u.name for u in self.units)
         self.groups = {u.name: u.members for u in self.units if groups and u.name in groups}
-        self.sample_index = sample_labels(X)
+        self.sample_index = session.sample_names
         if integrated:
             self.baseline_kind = baseline if isinstance(baseline, str) else "given"
             self.quadrature: str | None = quadrature

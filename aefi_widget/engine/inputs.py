@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from aefi_widget.engine.anndata_input import anndata_matrix, dense_bytes, is_anndata
+
 __all__ = [
     "Unit",
     "as_feature_matrix",
@@ -140,14 +142,21 @@ def resolve_device(device: Any, model_device: torch.device) -> torch.device:
 
 
 def as_feature_matrix(
-    X: Any, feature_names: Sequence[str] | None, dtype: torch.dtype, device: torch.device
+    X: Any,
+    feature_names: Sequence[str] | None,
+    dtype: torch.dtype,
+    device: torch.device,
+    layer: str | None = None,
 ) -> tuple[torch.Tensor, tuple[str, ...]]:
     """Validate ``X`` and return a private (n, d) copy in the model's dtype and its column names.
 
     The copy means the user's array is never written and may change while a job runs in the
-    background without changing the results.
+    background without changing the results. An ``anndata.AnnData`` gives ``adata.X`` (or
+    ``adata.layers[layer]``), densified when sparse, with ``var_names`` as column names.
     """
     names_from_frame: list[str] | None = None
+    if layer is not None or is_anndata(X):
+        X, names_from_frame = anndata_matrix(X, layer)
     if isinstance(X, pd.DataFrame):
         non_numeric = [
             str(c)
@@ -170,7 +179,7 @@ def as_feature_matrix(
         array = X
     else:
         raise TypeError(
-            f"X must be a torch.Tensor, numpy.ndarray or pandas.DataFrame, got "
+            f"X must be a torch.Tensor, numpy.ndarray, pandas.DataFrame or anndata.AnnData, got "
             f"{type(X).__module__}.{type(X).__name__}; {_conversion_hint(X)}"
         )
 
@@ -212,7 +221,7 @@ def _check_tensor_storage(X: torch.Tensor) -> None:
         layout = str(X.layout).replace("torch.", "")
         raise TypeError(
             f"X is a torch sparse tensor ({layout}); pass a dense one: X.to_dense() "
-            f"(needs {_dense_bytes(X.shape)})"
+            f"(needs {dense_bytes(X.shape)})"
         )
     if X.is_meta:
         raise ValueError(
@@ -220,27 +229,15 @@ def _check_tensor_storage(X: torch.Tensor) -> None:
         )
 
 
-def _dense_bytes(shape: Any) -> str:
-    """Memory a dense float32 copy of an array of ``shape`` takes, in readable units."""
-    size = 4.0 * float(np.prod([float(s) for s in shape]))
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if size >= scale:
-            return f"{size / scale:,.1f} {unit} in float32"
-    return f"{size:.0f} bytes in float32"
-
-
 def _conversion_hint(X: Any) -> str:
     """How to turn a container we do not take into one we do."""
     kind = type(X)
     module = kind.__module__.split(".")[0]
-    if module == "anndata" or kind.__name__ == "AnnData":
-        return (
-            "pass its matrix: adata.to_df() (keeps the variable names as feature names), or "
-            "adata.X.toarray() when adata.X is sparse (np.asarray(adata.X) when it is dense)"
-        )
+    if module == "anndata":  # e.g. adata.raw, which is not an AnnData
+        return "pass an AnnData (adata.raw.to_adata() for adata.raw) or a DataFrame: adata.to_df()"
     if module == "scipy" and hasattr(X, "toarray"):
         shape = getattr(X, "shape", None)
-        size = f" (needs {_dense_bytes(shape)})" if shape is not None else ""
+        size = f" (needs {dense_bytes(shape)})" if shape is not None else ""
         return f"X is a scipy sparse matrix: pass X.toarray(){size}"
     if module == "polars":
         return "convert it with X.to_pandas() (keeps the column names) or X.to_numpy()"
@@ -301,7 +298,8 @@ def _feature_names(
     if from_frame is not None:
         if given is not None and [str(g) for g in given] != from_frame:
             raise ValueError(
-                "feature_names disagree with the DataFrame's columns; pass one or the other"
+                "feature_names disagree with the DataFrame's columns (or the AnnData's "
+                "var_names); pass one or the other"
             )
         names = from_frame
     elif given is not None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from aefi_widget.engine.anndata_input import row_labels
 from aefi_widget.engine.calls import MIN_FORWARD_ROWS, ROW_ALIGNMENT, Caller, aligned
 from aefi_widget.engine.fingerprint import tensor_digest
 from aefi_widget.engine.forward import (
@@ -75,11 +76,12 @@ class ModelSession:
     model : torch.nn.Module or callable
         Maps an (n, d) float tensor to its (n, d) reconstruction (or a tuple whose first element
         is). Never modified; another ``device`` works on a copy.
-    X : torch.Tensor, numpy.ndarray or pandas.DataFrame, shape (n, d)
+    X : torch.Tensor, numpy.ndarray, pandas.DataFrame or anndata.AnnData, shape (n, d)
         Copied (the user's array is never written); integer and bool inputs are cast to the
-        model's dtype.
+        model's dtype. An AnnData gives ``adata.X`` (or ``layer``), densified when sparse.
     feature_names : sequence of str, optional
-        Column names (default: the DataFrame's columns, else "x0".."x{d-1}").
+        Column names (default: the DataFrame's columns or AnnData's ``var_names``, else
+        "x0".."x{d-1}").
     metric : {"mse", "mae", "rmse_pct"} or callable, default "mse"
         Per-sample error; a callable maps (recon, target), both (n, d), to (n,) errors.
     device : str or torch.device, optional
@@ -87,6 +89,8 @@ class ModelSession:
     forward_path : {"auto", "rank1", "plain", "fused"}
         ``"rank1"`` keeps the rank-1 path but runs the rest through the modules; ``"fused"`` uses
         fused kernels wherever they apply, however narrow the layers (both for tests).
+    layer : str, optional
+        With an AnnData X: use ``adata.layers[layer]`` instead of ``adata.X``.
     check_first : callable, optional
         ``check_first(feature_names, X)`` (X the private (n, d) tensor) runs once X is checked
         and before the model is first called: a method validates its own options there, so bad
@@ -103,6 +107,7 @@ class ModelSession:
         device: str | torch.device | None = None,
         forward_path: str = "auto",
         check_first: Callable[[tuple[str, ...], torch.Tensor], None] | None = None,
+        layer: str | None = None,
     ) -> None:
         if not callable(model):
             raise TypeError(f"model must be a torch.nn.Module or callable, got {type(model)!r}")
@@ -113,7 +118,10 @@ class ModelSession:
         dtype, model_device = model_dtype_device(model)
         self.device = resolve_device(device, model_device)
         self.model = _on_device(model, model_device, self.device)
-        self.X, self.output_names = as_feature_matrix(X, feature_names, dtype, self.device)
+        self.X, self.output_names = as_feature_matrix(X, feature_names, dtype, self.device, layer)
+        # Row labels (DataFrame index, AnnData obs_names) for results indexed by sample; None
+        # for arrays and the default 0..n-1 index.
+        self.sample_names: list[int] | list[str] | None = row_labels(X)
         self.n_samples, self.n_inputs = self.X.shape
         if check_first is not None:
             check_first(self.output_names, self.X)
