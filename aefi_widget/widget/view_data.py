@@ -141,7 +141,7 @@ def compare_table(
     partial = [f"{key} {int(have[key].sum()):,}" for key in keys if not have[key].all()]
     if partial:
         notes.append(
-            f"Partial results, units with values of {len(names):,}: {', '.join(partial)}; "
+            f"Partial results (units with values, of {len(names):,}): {', '.join(partial)}; "
             "each pair uses the units with values in both."
         )
     if x is not None and y is not None and not (have[x] & have[y]).all():
