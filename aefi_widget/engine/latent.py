@@ -42,6 +42,7 @@ def latent_importance(
     encoder: Any = None,
     method: str = "permutation",
     feature_names: Sequence[str] | None = None,
+    layer: str | None = None,
     n_repeats: int = 10,
     seed: int | None = 0,
     device: str | torch.device | None = None,
@@ -53,7 +54,7 @@ def latent_importance(
     ----------
     model : torch.nn.Module or callable
         The autoencoder. Never modified; evaluated in eval mode, training flags restored.
-    X : torch.Tensor, numpy.ndarray or pandas.DataFrame, shape (n, d)
+    X : torch.Tensor, numpy.ndarray, pandas.DataFrame or anndata.AnnData, shape (n, d)
         Samples; copied (never written).
     encoder : torch.nn.Module or callable, optional
         Maps (n, d) inputs to (n, L) codes. A tuple output (a VAE's ``(mu, logvar)``) uses its
@@ -70,7 +71,10 @@ def latent_importance(
         jointly Gaussian pairs after the rank transform, a lower bound otherwise (dependence that
         is not monotone is missed); independent columns give about 0 (±1/n).
     feature_names : sequence of str, optional
-        Column names (default: the DataFrame's columns, else "x0".."x{d-1}").
+        Column names (default: the DataFrame's columns or AnnData's ``var_names``, else
+        "x0".."x{d-1}").
+    layer : str, optional
+        With an AnnData X: use ``adata.layers[layer]`` instead of ``adata.X``.
     n_repeats : int, default 10
         Shuffles per feature (``"permutation"`` only).
     seed : int or None, default 0
@@ -121,7 +125,7 @@ def latent_importance(
     started = time.perf_counter()
     session = EncoderSession(
         model, X, encoder=encoder, feature_names=feature_names, device=device,
-        check_first=check_size, rank1=False,
+        check_first=check_size, rank1=False, layer=layer,
     )  # fmt: skip
     settings: dict[str, Any] = {
         "method": "latent",

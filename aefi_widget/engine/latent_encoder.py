@@ -166,7 +166,7 @@ class EncoderSession:
         The autoencoder; used to find the encoder when ``encoder`` is None, and as the module
         whose training flags are switched while computing (so two engines on one model do not
         toggle each other's flags mid-call). Never modified.
-    X : tensor, array or DataFrame, shape (n, d)
+    X : tensor, array, DataFrame or AnnData, shape (n, d)
         Copied; integer and bool inputs are cast to the encoder's dtype.
     encoder : module or callable, optional
         See :func:`find_encoder`.
@@ -177,6 +177,8 @@ class EncoderSession:
         ``check_first(feature_names, X)`` runs after X is checked, before the encoder is called.
     rank1 : bool, default True
         Look for the rank-1 first-Linear path (only the permutation lens uses it).
+    layer : str, optional
+        With an AnnData X: use ``adata.layers[layer]`` instead of ``adata.X``.
     """
 
     def __init__(
@@ -189,6 +191,7 @@ class EncoderSession:
         device: str | torch.device | None = None,
         check_first: Callable[[tuple[str, ...], torch.Tensor], None] | None = None,
         rank1: bool = True,
+        layer: str | None = None,
     ) -> None:
         encoder, self.encoder_source = find_encoder(model, encoder)
         owner = _mode_owner(model, encoder)
@@ -202,7 +205,7 @@ class EncoderSession:
                 if isinstance(module, torch.nn.Module):
                     module.to(self.device)
         self.encoder, self.owner = encoder, owner
-        self.X, self.feature_names = as_feature_matrix(X, feature_names, dtype, self.device)
+        self.X, self.feature_names = as_feature_matrix(X, feature_names, dtype, self.device, layer)
         self.n_samples, self.n_inputs = self.X.shape
         if check_first is not None:
             check_first(self.feature_names, self.X)
