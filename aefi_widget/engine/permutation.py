@@ -7,6 +7,8 @@ permutation that depends only on (seed, r, g); the model reconstructs the shuffl
 
 over the repeat's samples i. Work follows a deterministic :class:`~aefi_widget.engine.plan.Plan`;
 the generator yields an :class:`ImportanceResult` after each chunk and at every round's end.
+Option checks and sizing live in :mod:`~aefi_widget.engine.permutation_options`, the work loops
+(full plan, certified top-k) in :mod:`~aefi_widget.engine.permutation_loop`.
 """
 
 from __future__ import annotations
@@ -14,21 +16,23 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import secrets
 import time
-import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 
 from aefi_widget.engine.allocator import settle_heap
 from aefi_widget.engine.distributed import WorkerSpec, check_client, chunks_on_cluster
 from aefi_widget.engine.drilldown import Drilldown, compute_drilldown
-from aefi_widget.engine.groups import resolve_groups
-from aefi_widget.engine.inputs import check_int, resolve_max_samples, resolve_units
 from aefi_widget.engine.metrics import MetricFn
+from aefi_widget.engine.permutation_loop import full_rounds, race_rounds
+from aefi_widget.engine.permutation_options import (
+    auto_batch_rows,
+    check_run_options,
+    resolve_per_output,
+    size_units,
+)
 from aefi_widget.engine.permutation_race import RaceSettings, settled_codes
 from aefi_widget.engine.permutation_rows import CallSums, Shuffles, evaluate_calls, round_data
 from aefi_widget.engine.permutation_state import RunState
@@ -40,12 +44,6 @@ from aefi_widget.result import ImportanceResult
 
 __all__ = ["PermutationImportance", "permutation_importance"]
 
-# Per-output accumulation costs F x d float64; past this many entries it is off unless forced.
-PER_OUTPUT_MAX_ENTRIES = 25_000_000
-# Estimates held in memory (F x n_repeats float64): past this, refuse at construction.
-MAX_ESTIMATES = 200_000_000
-# A chunk should take about this long, so pause and cancel answer well within a second.
-_TARGET_CHUNK_SECONDS = 0.25
 LABELS = {"title": "Permutation importance", "value": "Δ error", "axis": "repeat"}
 
 
@@ -136,47 +134,21 @@ class PermutationImportance(IncrementalMethod):
         _forward_path: str = "auto",
     ) -> None:
         self.client = check_client(client)
-        self.n_repeats = check_int(n_repeats, "n_repeats", 1)
-        if target not in ("original", "permuted"):
-            raise ValueError(f"target must be 'original' or 'permuted', got {target!r}")
-        self.target = target
-        if seed is None:
-            seed = secrets.randbits(63)
-        self.seed = check_int(seed, "seed", -(2**63), 2**64 - 1)
-        if batch_size is not None:
-            batch_size = check_int(batch_size, "batch_size", 1)
-        if per_output not in (True, False, "always"):
-            raise ValueError(f"per_output must be True, False or 'always', got {per_output!r}")
+        options = check_run_options(
+            n_repeats, target, seed, batch_size, per_output, top_k, confidence, min_repeats
+        )
+        self.n_repeats, self.target, self.seed = options.n_repeats, options.target, options.seed
+        batch_size, top_k = options.batch_size, options.top_k
         self.progress = bool(progress)
-        if top_k is not None:
-            top_k = check_int(top_k, "top_k", 1)
-            if (
-                isinstance(confidence, bool)
-                or not isinstance(confidence, int | float)
-                or not (0 < confidence < 1)
-            ):
-                raise ValueError(f"confidence must be in (0, 1), e.g. 0.95; got {confidence!r}")
-            min_repeats = check_int(min_repeats, "min_repeats", 2, self.n_repeats)
-        self.top_k, self.confidence, self.min_repeats = top_k, float(confidence), min_repeats
+        self.top_k, self.confidence = top_k, options.confidence
+        self.min_repeats = options.min_repeats
         self.set_checkpoint(checkpoint, checkpoint_every)
 
         def check_options(names: tuple[str, ...], data: torch.Tensor) -> None:
             # Before the model is first called: bad options cost no model call.
-            resolved = resolve_groups(groups, data, names)
-            self.units = resolve_units(names, resolved)
-            self.groups = {u.name: u.members for u in self.units if resolved and u.name in resolved}
-            estimates = len(self.units) * self.n_repeats
-            if estimates > MAX_ESTIMATES:
-                raise ValueError(
-                    f"n_repeats={self.n_repeats:,} for {len(self.units):,} features needs "
-                    f"{estimates * 8 / 2**30:,.1f} GiB for the estimates alone; use fewer "
-                    "repeats (50 is plenty for a 95 % interval), or fewer features"
-                )
-            self.samples_per_repeat = resolve_max_samples(max_samples, data.shape[0])
-            if top_k is not None and top_k > len(self.units):
-                raise ValueError(
-                    f"top_k={top_k} is more than the {len(self.units)} features (and groups)"
-                )
+            sizing = size_units(groups, data, names, self.n_repeats, max_samples, top_k)
+            self.units, self.groups = sizing.units, sizing.groups
+            self.samples_per_repeat = sizing.samples_per_repeat
 
         self.session = ModelSession(
             model, X, feature_names=feature_names, metric=metric, device=device,
@@ -190,14 +162,17 @@ class PermutationImportance(IncrementalMethod):
         self.max_samples = None if max_samples is None else float(max_samples)
         if isinstance(max_samples, numbers.Integral):
             self.max_samples = int(max_samples)  # settings stay plain JSON numbers
-        self.per_output = self._resolve_per_output(per_output)
+        self.per_output = resolve_per_output(per_output, len(self.units), self.n_inputs)
         self.shuffles = Shuffles(
             tuple(self.units), self.seed, self.samples_per_repeat, self.target, self.per_output,
             self.feature_names,
         )  # fmt: skip
         # A chunk (batch_rows samples) is the unit of the plan and of snapshots; it runs in
         # forward calls of call_rows samples, small enough that activations stay in cache.
-        self.batch_rows = batch_size if batch_size is not None else self._auto_batch_rows()
+        self.batch_rows = (
+            batch_size if batch_size is not None
+            else auto_batch_rows(session, self.samples_per_repeat)
+        )  # fmt: skip
         self.call_rows = batch_size if batch_size is not None else session.rows_per_call(
             self.batch_rows
         )  # fmt: skip
@@ -210,25 +185,6 @@ class PermutationImportance(IncrementalMethod):
             "per_output": "always" if self.per_output else False, "_forward_path": _forward_path,
         }  # fmt: skip
         self._identity: dict[str, str] | None = None
-
-    def _resolve_per_output(self, per_output: bool | str) -> bool:
-        entries = len(self.units) * self.n_inputs
-        if per_output is True and entries > PER_OUTPUT_MAX_ENTRIES:
-            warnings.warn(
-                f"per_output is off: delta_recon would hold {len(self.units)} x {self.n_inputs} "
-                f"= {entries:,} values ({entries * 8 / 2**30:.1f} GiB while accumulating). "
-                "Pass per_output='always' to compute it anyway, or per_output=False to silence "
-                "this warning.",
-                stacklevel=3,
-            )
-            return False
-        return bool(per_output)
-
-    def _auto_batch_rows(self) -> int:
-        """Samples per chunk: ~0.25 s of work that fits memory, in whole units when they fit."""
-        rows = self.session.rows_per_chunk(_TARGET_CHUNK_SECONDS)
-        m = self.samples_per_repeat
-        return (rows // m) * m if rows >= m else rows
 
     # ------------------------------------------------------------------ public API
     @property
@@ -314,63 +270,28 @@ class PermutationImportance(IncrementalMethod):
                                      self.race_settings())  # fmt: skip
         identity = self.identity()
         self.session.baseline(self.call_rows)  # the baseline error every snapshot shows
-        plan, m = state.plan, self.samples_per_repeat
-        if self.top_k is not None:
-            yield from self._race(state, identity, client)
-            return
-        positions = _positions(plan, state.round, state.chunk)
-        if client is None:
-            source = self._local_chunks(plan, positions)
+
+        def chunks(
+            plan: Plan, positions: Iterator[tuple[int, int]]
+        ) -> Iterator[tuple[tuple[int, int], CallSums, float]]:
+            if client is None:
+                return self._local_chunks(plan, positions)
+            return chunks_on_cluster(client, self._worker_spec(), plan, positions)
+
+        def snapshot(state: RunState) -> ImportanceResult:
+            return self.snapshot(state, identity)
+
+        race_settings, m = self.race_settings(), self.samples_per_repeat
+        if race_settings is not None:
+            yield from race_rounds(state, m, race_settings, chunks, snapshot)
         else:
-            source = chunks_on_cluster(client, self._worker_spec(), plan, positions)
-        for (round_, chunk), sums, seconds in source:
-            next_round, next_chunk = plan.advance(round_, chunk)
-            state.elapsed_s += seconds
-            # A packed chunk finishes several rounds: a snapshot at each round's end, so
-            # rounds() and consumers see every round.
-            for finished in state.absorb(sums, m):
-                if finished + 1 < next_round:
-                    state.move_to(finished + 1, 0)
-                    yield self.snapshot(state, identity)
-            state.move_to(next_round, next_chunk)
-            yield self.snapshot(state, identity)
+            yield from full_rounds(state, m, chunks, snapshot)
 
     def race_settings(self) -> RaceSettings | None:
         """The certified top-k settings (None for a full run)."""
         if self.top_k is None:
             return None
         return RaceSettings(self.top_k, self.confidence, self.min_repeats, self.n_repeats)
-
-    def _race(
-        self, state: RunState, identity: dict[str, str], client: Any
-    ) -> Iterator[ImportanceResult]:
-        """The adaptive loop: one round over the unsettled units, then a race decision."""
-        race_settings = self.race_settings()
-        plan, m = state.plan, self.samples_per_repeat
-        while state.round < self.n_repeats and not (
-            state.decision is not None and state.decision.certified
-        ):
-            round_plan = state.round_plan = plan.over(state.active)
-            positions = ((state.round, c) for c in range(state.chunk, round_plan.chunks_per_round))
-            if client is None:
-                source = self._local_chunks(round_plan, positions)
-            else:
-                source = chunks_on_cluster(client, self._worker_spec(), round_plan, positions)
-            for (round_, chunk), sums, seconds in source:
-                state.elapsed_s += seconds
-                for _ in state.absorb(sums, m):
-                    pass
-                if chunk + 1 < round_plan.chunks_per_round:
-                    state.move_to(round_, chunk + 1)
-                else:
-                    state.decision = race_settings.decide(
-                        state.importances[:, : round_ + 1], state.decision
-                    )
-                    settled = state.decision.settled_in | state.decision.settled_out
-                    state.active = tuple(int(j) for j in np.flatnonzero(~settled))
-                    state.move_to(round_ + 1, 0)
-                    state.round_plan = plan.over(state.active)
-                yield self.snapshot(state, identity)
 
     def _worker_spec(self) -> WorkerSpec:
         return WorkerSpec(PermutationImportance, self.session.model, self.session.X.cpu(),
@@ -440,13 +361,6 @@ class PermutationImportance(IncrementalMethod):
             extras=extras,
             labels=LABELS,
         )
-
-
-def _positions(plan: Plan, round_: int, chunk: int) -> Iterator[tuple[int, int]]:
-    """Plan positions from (round, chunk) to the end, in order."""
-    while round_ < plan.n_repeats:
-        yield round_, chunk
-        round_, chunk = plan.advance(round_, chunk)
 
 
 def permutation_importance(model: Any, X: Any, **keywords: Any) -> ImportanceResult:

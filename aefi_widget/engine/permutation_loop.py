@@ -1,0 +1,89 @@
+"""The work loops of permutation importance: chunks absorbed in plan order, a snapshot after each.
+
+:func:`full_rounds` walks the whole plan (every unit, every repeat); :func:`race_rounds` runs one
+round over the units not yet settled, then asks the race which units are decided (certified
+top-k). Both resume from the position held by the :class:`RunState` and leave the chunks' source
+(local or a Dask cluster) and the snapshot to the engine, so they hold no model and no data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from aefi_widget.engine.permutation_race import RaceSettings
+from aefi_widget.engine.permutation_rows import CallSums
+from aefi_widget.engine.permutation_state import RunState
+from aefi_widget.engine.plan import Plan
+from aefi_widget.result import ImportanceResult
+
+__all__ = ["ChunkSource", "full_rounds", "plan_positions", "race_rounds"]
+
+# (plan, positions) -> ((round, chunk), per-segment sums, seconds spent) per position, in order.
+ChunkSource = Callable[
+    [Plan, Iterator[tuple[int, int]]], Iterator[tuple[tuple[int, int], CallSums, float]]
+]
+
+
+def plan_positions(plan: Plan, round_: int, chunk: int) -> Iterator[tuple[int, int]]:
+    """Plan positions from (round, chunk) to the end, in order."""
+    while round_ < plan.n_repeats:
+        yield round_, chunk
+        round_, chunk = plan.advance(round_, chunk)
+
+
+def full_rounds(
+    state: RunState,
+    samples_per_repeat: int,
+    chunks: ChunkSource,
+    snapshot: Callable[[RunState], ImportanceResult],
+) -> Iterator[ImportanceResult]:
+    """Every remaining chunk of ``state.plan`` absorbed into ``state``; yields ``snapshot(state)``
+    after each chunk and at each round's end."""
+    plan, m = state.plan, samples_per_repeat
+    positions = plan_positions(plan, state.round, state.chunk)
+    for (round_, chunk), sums, seconds in chunks(plan, positions):
+        next_round, next_chunk = plan.advance(round_, chunk)
+        state.elapsed_s += seconds
+        # A packed chunk finishes several rounds: a snapshot at each round's end, so
+        # rounds() and consumers see every round.
+        for finished in state.absorb(sums, m):
+            if finished + 1 < next_round:
+                state.move_to(finished + 1, 0)
+                yield snapshot(state)
+        state.move_to(next_round, next_chunk)
+        yield snapshot(state)
+
+
+def race_rounds(
+    state: RunState,
+    samples_per_repeat: int,
+    race_settings: RaceSettings,
+    chunks: ChunkSource,
+    snapshot: Callable[[RunState], ImportanceResult],
+) -> Iterator[ImportanceResult]:
+    """The adaptive loop: one round over the unsettled units, then a race decision, until the
+    top k is certified or ``race_settings.n_repeats`` rounds are done; yields ``snapshot(state)``
+    after each chunk."""
+    plan, m = state.plan, samples_per_repeat
+    while state.round < race_settings.n_repeats and not (
+        state.decision is not None and state.decision.certified
+    ):
+        round_plan = state.round_plan = plan.over(state.active)
+        positions = ((state.round, c) for c in range(state.chunk, round_plan.chunks_per_round))
+        for (round_, chunk), sums, seconds in chunks(round_plan, positions):
+            state.elapsed_s += seconds
+            for _ in state.absorb(sums, m):
+                pass
+            if chunk + 1 < round_plan.chunks_per_round:
+                state.move_to(round_, chunk + 1)
+            else:
+                state.decision = race_settings.decide(
+                    state.importances[:, : round_ + 1], state.decision
+                )
+                settled = state.decision.settled_in | state.decision.settled_out
+                state.active = tuple(int(j) for j in np.flatnonzero(~settled))
+                state.move_to(round_ + 1, 0)
+                state.round_plan = plan.over(state.active)
+            yield snapshot(state)
