@@ -352,6 +352,14 @@ class ImportanceResult:
         """The result as named numpy arrays (no object arrays), for ``.npz`` files."""
         return result_file.to_arrays(self)
 
+    def to_anndata(self, adata: Any, key: str = "aefi") -> None:
+        """Write the per-gene summary into ``adata.var`` (columns ``{key}_mean``, ...) and the
+        settings into ``adata.uns[key]``, in place; see
+        :func:`aefi_widget.result_anndata.write_to_anndata` (needs ``aefi_widget[anndata]``)."""
+        from aefi_widget.result_anndata import write_to_anndata  # anndata is optional
+
+        write_to_anndata(self, adata, key)
+
     @classmethod
     def load(cls, path: str | Path) -> ImportanceResult:
         """Read a result written by :meth:`save` (this or the released format).
