@@ -45,6 +45,9 @@ class Drilldown:
         That mean for each top output.
     profile_original, profile_reconstructed, profile_shuffled : (m, k) float64
         Per-sample values at the top outputs.
+    sample_labels : tuple of str (m)
+        The samples' labels: X's DataFrame index or AnnData ``obs_names``, else the row numbers
+        (empty from engines that do not label samples: read them through :meth:`labels`).
     """
 
     feature: str
@@ -61,10 +64,24 @@ class Drilldown:
     profile_original: np.ndarray
     profile_reconstructed: np.ndarray
     profile_shuffled: np.ndarray
+    sample_labels: tuple[str, ...] = ()
+
+    def labels(self) -> tuple[str, ...]:
+        """One label per sample: ``sample_labels``, or the row numbers when it is empty."""
+        if len(self.sample_labels) == len(self.sample_index):
+            return self.sample_labels
+        return tuple(str(int(row)) for row in self.sample_index)
 
 
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().to("cpu", torch.float64).numpy()
+
+
+def _labels(names: list[int] | list[str] | None, rows: np.ndarray) -> tuple[str, ...]:
+    """Labels of the samples at ``rows``: their names when X had them, else the row numbers."""
+    if names is None:
+        return tuple(str(int(row)) for row in rows)
+    return tuple(str(names[int(row)]) for row in rows)
 
 
 def compute_drilldown(
@@ -116,6 +133,7 @@ def compute_drilldown(
             shown_column=outputs[column],
             repeat=repeat,
             sample_index=data.rows.copy(),
+            sample_labels=_labels(session.sample_names, data.rows),
             original=_numpy(data.X[:, column]),
             reconstructed=_numpy(data.recon[:, column]),
             shuffled_reconstruction=_numpy(shuffled[:, column]),

@@ -10,6 +10,7 @@ thread, because a drilldown is a full pass over X and must not delay the live da
 
 from __future__ import annotations
 
+import html
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -48,14 +49,17 @@ def display_positions(m: int, limit: int = MAX_POINTS) -> np.ndarray:
 
 
 def _series(
-    name: str, x: Any, y: Any, axes: tuple[str, str], marker: str = "circle", size: int = 14
-) -> Scatter:
+    name: str, x: Any, y: Any, axes: tuple[str, str], marker: str = "circle", size: int = 14,
+    per_sample: bool = False,
+) -> Scatter:  # fmt: skip
     """Points of one named series in its colour (the legend is HTML, outside the plots), with
-    a tooltip naming the series and both values."""
+    a tooltip naming the series and both values (and the sample, for one point per sample)."""
+    fields, labels = ["x", "y"], [f"{name}: {axes[0]}", axes[1]]
+    if per_sample:  # the point's ``names`` hold sample labels
+        fields, labels = ["name", *fields], ["sample", *labels]
     return Scatter(
         scales={"x": x, "y": y}, colors=[COLORS[name]], default_size=size, marker=marker,
-        display_names=False,
-        tooltip=Tooltip(fields=["x", "y"], labels=[f"{name}: {axes[0]}", axes[1]]),
+        display_names=False, tooltip=Tooltip(fields=fields, labels=labels),
     )  # fmt: skip
 
 
@@ -104,8 +108,8 @@ class DrilldownView:
     def _build(self) -> None:
         xa, ya = LinearScale(), LinearScale()
         axes_a = ("original", "reconstruction")
-        self._recon = _series("reconstructed", xa, ya, axes_a, size=10)
-        self._shuffled = _series("shuffled", xa, ya, axes_a, size=10)
+        self._recon = _series("reconstructed", xa, ya, axes_a, size=10, per_sample=True)
+        self._shuffled = _series("shuffled", xa, ya, axes_a, size=10, per_sample=True)
         self._diagonal = Lines(
             scales={"x": xa, "y": ya}, colors=[DIAGONAL_COLOR], line_style="dashed"
         )
@@ -210,10 +214,7 @@ class DrilldownView:
             self._draw_feature(drill)
             if self.figures not in self.widget.children:
                 self.widget.children = (self.message, self.figures)
-            self.message.value = (
-                f"<b>{feature}</b> (repeat {drill.repeat}, {len(drill.sample_index):,} samples; "
-                f"panel (a) shows column {drill.shown_column})"
-            )
+            self.message.value = _caption(drill)
             self._shown_feature, self._shown_sample = feature, None
             with self._lock:
                 # A new feature starts at its most affected sample unless one was clicked since.
@@ -226,26 +227,28 @@ class DrilldownView:
     def _draw_feature(self, drill: Any) -> None:
         self.drilldown = drill
         shown = display_positions(len(drill.original))
+        labels = drill.labels()
         low = float(np.nanmin(drill.original)) if len(shown) else 0.0
         high = float(np.nanmax(drill.original)) if len(shown) else 1.0
         with self._recon.hold_sync(), self._shuffled.hold_sync(), self._diagonal.hold_sync():
             self._recon.x = self._shuffled.x = drill.original[shown]
             self._recon.y = drill.reconstructed[shown]
+            self._recon.names = self._shuffled.names = [labels[i] for i in shown]
             self._shuffled.y = drill.shuffled_reconstruction[shown]
             self._diagonal.x = self._diagonal.y = np.array([low, high])
         names, values = self._moved_outputs(drill)
-        labels = short_labels(names)
+        outputs = short_labels(names)
         with self._shift.hold_sync():
-            self._shift.x, self._shift.y = labels, values
-        self.shift_figure.fig_margin = names_margin(labels)
+            self._shift.x, self._shift.y = outputs, values
+        self.shift_figure.fig_margin = names_margin(outputs)
         self.shift_figure.axes[0].tick_values = nice_ticks(0.0, float(np.max(values, initial=0.0)))
         order = np.argsort(drill.error_increase, kind="stable")
         self._points = order[display_positions(len(order))]
         with self._errors.hold_sync():
             self._errors.x = np.arange(len(order))[display_positions(len(order))]
             self._errors.y = drill.error_increase[self._points]
-            # Hover shows the sample (its row in X) of each point.
-            self._errors.names = [str(int(i)) for i in drill.sample_index[self._points]]
+            # Hover shows each point's sample: its label (DataFrame index, AnnData obs_names).
+            self._errors.names = [labels[i] for i in self._points]
         self.error_figure.title = f"(c) error increase of {drill.feature} per sample (click one)"
 
     def _moved_outputs(self, drill: Any) -> tuple[list[str], np.ndarray]:
@@ -279,6 +282,19 @@ class DrilldownView:
         if finite.size:
             self.profile_figure.axes[0].tick_values = nice_ticks(finite.min(), finite.max(), 4)
         self.profile_figure.title = (
-            f"(d) sample {int(drill.sample_index[position])}: {self.value_name} "
+            f"(d) sample {drill.labels()[position]}: {self.value_name} "
             f"{float(drill.error_increase[position]):.3g}"
         )
+
+
+def _caption(drill: Any) -> str:
+    """The line above the panels: unit, repeat, samples, the column drawn; a group's members."""
+    feature = html.escape(drill.feature)
+    line = (
+        f"<b>{feature}</b> (repeat {drill.repeat}, {len(drill.sample_index):,} samples; "
+        f"panel (a) shows column {html.escape(drill.shown_column)})"
+    )
+    if len(drill.columns) > 1 or drill.columns[:1] != (drill.feature,):
+        members = ", ".join(html.escape(str(c)) for c in drill.columns)
+        line += f"<br>group of {len(drill.columns)}, shuffled together: {members}"
+    return line
