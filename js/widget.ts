@@ -12,26 +12,30 @@ import { chartsSvg, download, svgToPng, tableCsv } from "./lib/export";
 import type { KernelMessage, WidgetModel } from "./lib/model";
 import { StateReader, type ViewState } from "./lib/state";
 import { ChartsView } from "./views/charts";
+import { CompareView } from "./views/compare";
 import { HeaderView } from "./views/header";
+import { HeatmapView } from "./views/heatmap";
+import { MethodsView } from "./views/methods";
 import { SearchView } from "./views/search";
 import { SelectedView } from "./views/selected";
+import { TabsView } from "./views/tabs";
 
 /** CSV / SVG / PNG buttons: the current table and the charts as drawn. */
-function exportButtons(parent: HTMLElement, root: HTMLElement, charts: ChartsView, current: () => ViewState): void {
+function exportButtons(parent: HTMLElement, root: HTMLElement, charts: () => SVGSVGElement[], current: () => ViewState): void {
   const button = (label: string, testid: string, title: string, action: () => void | Promise<void>) => {
     const element = html("button", { class: "aefi-button aefi-export", "data-testid": testid, title }, parent);
     element.textContent = label;
     element.addEventListener("click", () => void action());
   };
-  const svgText = () => chartsSvg(charts.charts(), getComputedStyle(root).backgroundColor || "#fff");
+  const svgText = () => chartsSvg(charts(), getComputedStyle(root).backgroundColor || "#fff");
   button("CSV", "aefi-export-csv", "Download every feature's numbers (rank order) as CSV", () => {
     const state = current();
     download(new Blob([tableCsv(state.index.names, state.frame)], { type: "text/csv" }), "aefi-importance.csv");
   });
-  button("SVG", "aefi-export-svg", "Download the charts as SVG", () => {
+  button("SVG", "aefi-export-svg", "Download the charts on show as SVG", () => {
     download(new Blob([svgText()], { type: "image/svg+xml" }), "aefi-charts.svg");
   });
-  button("PNG", "aefi-export-png", "Download the charts as PNG", async () => {
+  button("PNG", "aefi-export-png", "Download the charts on show as PNG", async () => {
     const text = svgText();
     const size = new DOMParser().parseFromString(text, "image/svg+xml").documentElement;
     const png = await svgToPng(text, Number(size.getAttribute("width")), Number(size.getAttribute("height")));
@@ -43,12 +47,26 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
   const root = html("div", { class: "aefi-root", "data-testid": "aefi-dashboard" }, el);
   const send = (message: KernelMessage) => model.send(message);
   const header = new HeaderView(root, send);
+  const methods = new MethodsView(root, send);
+  const tabs = new TabsView(root, send);
   const search = new SearchView(root, send);
-  const charts = new ChartsView(root, send);
+  // One box per view; the kernel's `view` trait says which one shows.
+  const box = (name: string) => html("div", { class: "aefi-view", "data-view": name }, root);
+  const importanceBox = box("importance");
+  const compareBox = box("compare");
+  const heatmapBox = box("heatmap");
+  const charts = new ChartsView(importanceBox, send);
+  const compare = new CompareView(compareBox, send);
+  const heatmap = new HeatmapView(heatmapBox, send);
   const selected = new SelectedView(root);
   const reader = new StateReader();
   let state = reader.read(model);
-  exportButtons(header.tools, root, charts, () => state);
+  const shownCharts = (): SVGSVGElement[] => {
+    if (state.view === "compare") return [compare.scatter];
+    if (state.view === "outputs" || state.view === "latent") return [heatmap.map];
+    return charts.charts();
+  };
+  exportButtons(header.tools, root, shownCharts, () => state);
 
   let frame = 0;
   let draws = 0;
@@ -57,8 +75,17 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
     performance.mark("aefi-draw-start");
     state = reader.read(model);
     header.update(state);
-    charts.update(state);
+    methods.update(state);
+    tabs.update(state);
     search.update(state);
+    // Only the view on show is drawn (a hidden one has no width; it draws when shown).
+    const view = state.view === "latent" ? "outputs" : state.view;
+    importanceBox.hidden = view !== "importance";
+    compareBox.hidden = view !== "compare";
+    heatmapBox.hidden = view !== "outputs";
+    if (view === "importance") charts.update(state);
+    else if (view === "compare") compare.update(state);
+    else heatmap.update(state);
     selected.update(state);
     // Render time per update, read by the browser tests; bounded so a long run keeps no history.
     performance.measure("aefi-draw", "aefi-draw-start");
@@ -74,7 +101,10 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
     model.off("change", schedule);
     if (frame !== 0) cancelAnimationFrame(frame);
     header.dispose();
+    methods.dispose();
     charts.dispose();
+    compare.dispose();
+    heatmap.dispose();
     root.remove();
   };
 }

@@ -15,6 +15,15 @@ export type KernelMessage =
   | { type: "select"; index: number }
   | { type: "select"; name: string }
   | { type: "control"; action: "pause" | "resume" | "stop" }
-  | { type: "top_n"; value: number };
+  | { type: "top_n"; value: number }
+  | { type: "method"; key: string }
+  | { type: "view"; name: ViewName }
+  | { type: "groups"; mode: "none" | "custom" }
+  | { type: "groups"; mode: "auto"; threshold?: number }
+  | { type: "compare_pair"; x: string; y: string }
+  | { type: "latent_dim"; index: number };
+
+/** The kernel's four views (the `view` trait decides which is drawn). */
+export type ViewName = "importance" | "compare" | "outputs" | "latent";
 
 export type Send = (message: KernelMessage) => void;

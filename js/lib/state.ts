@@ -1,7 +1,27 @@
 /** Everything a redraw needs, read from the model's synced traits in one place. */
 
 import { readLabels, type Labels } from "./labels";
-import type { WidgetModel } from "./model";
+import {
+  decodePoints,
+  decodeSettled,
+  readCertified,
+  readCompare,
+  readGroups,
+  readHeatmap,
+  readLatentTop,
+  readMembers,
+  readMethods,
+  readView,
+  readViews,
+  type Certified,
+  type Compare,
+  type GroupsState,
+  type Heatmap,
+  type LatentTop,
+  type MethodEntry,
+  type ViewEntry,
+} from "./methods";
+import type { ViewName, WidgetModel } from "./model";
 import { decodeFrame, decodeInt32, toBytes, type Frame } from "./protocol";
 import { NameIndex } from "./search";
 
@@ -37,6 +57,20 @@ export interface ViewState {
   selected: string;
   topN: number;
   maxTopN: number;
+  // Protocol v3: several methods, views, groups, comparison and maps.
+  methods: MethodEntry[];
+  method: string;
+  view: ViewName;
+  views: ViewEntry[];
+  groups: GroupsState;
+  members: Map<string, string[]>;
+  /** (F,) +1 settled inside the top k, -1 outside, 0 open; null without a top-k run. */
+  settled: Int8Array | null;
+  certified: Certified | null;
+  compare: Compare | null;
+  comparePoints: { x: Float32Array; y: Float32Array } | null;
+  heatmap: Heatmap | null;
+  latentTop: LatentTop | null;
 }
 
 const noProgress: Progress = {
@@ -58,18 +92,43 @@ function text(value: unknown): string {
   return typeof value === "string" ? value : "";
 }
 
-/** Caches the name index: rebuilding it for 20,000 names on every update would waste time. */
+/** True when `names` lists exactly the names of `index`, in order. */
+export function sameNames(index: NameIndex, names: readonly unknown[]): boolean {
+  if (index.names.length !== names.length) return false;
+  for (let i = 0; i < names.length; i++) if (index.names[i] !== String(names[i])) return false;
+  return true;
+}
+
+/**
+ * Caches the name index: rebuilding it for 20,000 names on every update would waste time.
+ * The units may change (a grouped run, a method over other units): the index is rebuilt
+ * whenever `feature_names` holds other names, and kept when a new list repeats the same ones.
+ */
 export class StateReader {
   private names: unknown = null;
   private index = new NameIndex([]);
   private rawLabels: unknown = null;
   private labels = readLabels(null);
 
+  // Decoded v3 traits by the raw values they came from: the same trait value gives the same
+  // object, so a view can skip a redraw (a 20,000-point scatter) when nothing it draws changed.
+  private readonly decoded = new Map<string, { raw: unknown[]; value: unknown }>();
+
+  private cached<T>(key: string, raw: unknown[], make: () => T): T {
+    const hit = this.decoded.get(key);
+    if (hit && hit.raw.every((value, i) => value === raw[i])) return hit.value as T;
+    const value = make();
+    this.decoded.set(key, { raw, value });
+    return value;
+  }
+
   read(model: WidgetModel): ViewState {
+    const get = (name: string) => model.get(name);
     const names = model.get("feature_names");
     if (names !== this.names) {
       this.names = names;
-      this.index = new NameIndex(Array.isArray(names) ? names.map(String) : []);
+      const list = Array.isArray(names) ? names : [];
+      if (!sameNames(this.index, list)) this.index = new NameIndex(list.map(String));
     }
     const nFeatures = this.index.names.length;
     const nRepeats = number(model.get("n_repeats"), 0);
@@ -115,6 +174,21 @@ export class StateReader {
       selected,
       topN,
       maxTopN: number(model.get("max_top_n"), 200),
+      methods: this.cached("methods", [get("methods")], () => readMethods(get("methods"))),
+      method: text(get("method")),
+      view: readView(get("view")),
+      views: this.cached("views", [get("views")], () => readViews(get("views"))),
+      groups: this.cached("groups", [get("groups")], () => readGroups(get("groups"))),
+      members: this.cached("members", [get("members")], () => readMembers(get("members"))),
+      settled: this.cached("settled", [get("settled"), this.index], () => decodeSettled(get("settled"), nFeatures)),
+      certified: this.cached("certified", [get("certified")], () => readCertified(get("certified"))),
+      compare: this.cached("compare", [get("compare")], () => readCompare(get("compare"))),
+      comparePoints: this.cached("points", [get("compare_points"), this.index], () =>
+        decodePoints(get("compare_points"), nFeatures)),
+      heatmap: this.cached("heatmap", [get("heatmap"), get("heatmap_values"), this.index], () =>
+        readHeatmap(get("heatmap"), get("heatmap_values"), nFeatures)),
+      latentTop: this.cached("latent_top", [get("latent_top"), this.index], () =>
+        readLatentTop(get("latent_top"), nFeatures)),
     };
   }
 }

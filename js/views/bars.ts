@@ -21,6 +21,21 @@ export function pinNote(root: SVGSVGElement, state: ViewState, row: number): voi
   note.textContent = `selected, outside the top ${state.top.length} · rank #${rank}`;
 }
 
+/** The tooltip's line about a group's members: "group of 5: a, b, c, d, e" (at most 12 named). */
+export function membersLine(members: readonly string[] | undefined): string {
+  if (!members || members.length === 0) return "";
+  const shown = members.slice(0, 12).join(", ");
+  return `\ngroup of ${members.length}: ${shown}${members.length > 12 ? `, … (${members.length - 12} more)` : ""}`;
+}
+
+/** The tooltip's line about a top-k race: settled inside (+1) or outside (-1) the top k. */
+export function settledLine(settled: number, k: number | null): string {
+  const top = k ? `top ${k}` : "top k";
+  if (settled > 0) return `\nsettled: certainly in the ${top}`;
+  if (settled < 0) return `\nsettled: certainly outside the ${top}`;
+  return "";
+}
+
 export class BarsView {
   readonly root: SVGSVGElement;
 
@@ -48,6 +63,7 @@ export class BarsView {
     const values = rows.flatMap(({ feature: i }) => [frame.ciLow[i] * factor, frame.ciHigh[i] * factor, frame.mean[i] * factor]);
     const x = linearScale(valueDomain(values), [layout.labelWidth, layout.width - MARGIN_RIGHT]);
     drawAxis(this.root, x, span, label, layout.measure);
+    const settled = state.settled ?? new Int8Array(0);
     rows.forEach(({ feature, row, pinned }) => {
       const name = index.names[feature];
       const mean = frame.mean[feature];
@@ -56,7 +72,9 @@ export class BarsView {
         `${name}\nshare ${formatPercent(mean / total)}${all ? "" : " (of the evaluated)"}` +
         `\nmean ${labels.value} ${formatNumber(mean)}` +
         (n > 1 ? `, 95 % CI [${formatNumber(frame.ciLow[feature])}, ${formatNumber(frame.ciHigh[feature])}]` : "") +
-        ` · ${countOf(n, labels.axis)}${n === 1 ? " (no interval yet)" : ""}`;
+        ` · ${countOf(n, labels.axis)}${n === 1 ? " (no interval yet)" : ""}` +
+        settledLine(settled[feature] ?? 0, state.certified?.k ?? null) +
+        membersLine(state.members.get(name));
       const group = featureRow(
         this.root,
         { testid: "aefi-bar", name, row, layout, selected: name === state.selected },
@@ -64,13 +82,20 @@ export class BarsView {
         () => this.send({ type: "select", index: feature }),
       );
       if (pinned) pinNote(this.root, state, row);
+      if (settled[feature]) group.dataset.settled = settled[feature] > 0 ? "inside" : "outside";
+      if (settled[feature] > 0) {
+        // A check in the right margin: settled in the top k, the race will not move it out.
+        const mark = svg("text", { class: "aefi-settled-mark", x: layout.width - MARGIN_RIGHT + 3, y: rowCentre(row) + 4 }, group);
+        mark.textContent = "✓";
+      }
       if (!Number.isFinite(mean)) return;
       const y = rowCentre(row);
       const value = mean * factor;
       const x0 = x(Math.min(0, value));
       svg("rect", {
         // One estimate: a lighter bar and no whisker, not a zero-width interval.
-        class: n > 1 ? "aefi-bar-rect" : "aefi-bar-rect aefi-single",
+        // Settled outside the top k: faded, the race has stopped spending time on it.
+        class: `aefi-bar-rect${n > 1 ? "" : " aefi-single"}${settled[feature] < 0 ? " aefi-settled-out" : ""}`,
         x: x0,
         y: y - ROW_HEIGHT * 0.35,
         width: Math.max(1, Math.abs(x(value) - x(0))),

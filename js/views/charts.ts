@@ -89,6 +89,8 @@ export class ChartsView {
       `Bars: mean share, whiskers: 95 % interval of the mean. ` +
       `Boxes: middle half of the ${axis}s, line: median, whiskers: to 1.5 × the box length, ` +
       `dots: single ${axis}s (only those beyond the whiskers when there are more than ${MAX_DOTS}). ` +
+      (state.settled ? `✓: settled in the top ${state.certified?.k ?? "k"}; faded bar: settled outside it. ` : "") +
+      (state.members.size > 0 ? `Rows may be groups of correlated features: hover for the members. ` : "") +
       `Click a row to inspect it.`;
   }
 

@@ -2,6 +2,7 @@
 
 import { clear, html } from "../lib/dom";
 import { formatCount, formatDuration, formatNumber } from "../lib/format";
+import type { Certified } from "../lib/methods";
 import type { Send } from "../lib/model";
 import type { ViewState } from "../lib/state";
 
@@ -26,6 +27,11 @@ export function clampTopN(text: string, max: number): number | null {
   return Math.max(1, Math.min(max, value));
 }
 
+/** "certified top-20: 14 of 20", "(final)" once the race is over. */
+export function certifiedText(certified: Certified): string {
+  return `certified top-${certified.k}: ${certified.names.length} of ${certified.k}${certified.done ? " (final)" : ""}`;
+}
+
 export class HeaderView {
   private readonly title: HTMLElement;
   private readonly settings: HTMLElement;
@@ -34,6 +40,7 @@ export class HeaderView {
   private readonly evaluated: HTMLElement;
   private readonly evaluations: HTMLElement;
   private readonly timing: HTMLElement;
+  private readonly certified: HTMLElement;
   private readonly status: HTMLElement;
   private readonly pause: HTMLButtonElement;
   private readonly resume: HTMLButtonElement;
@@ -45,6 +52,7 @@ export class HeaderView {
   private readonly errorBanner: HTMLElement;
   private readonly warningBanner: HTMLElement;
   private shownHeader: unknown = null;
+  private shownIndex: unknown = null;
   private shownWarning = -1;
   private maxTopN = 200;
   private warningTimer: ReturnType<typeof setTimeout> | undefined;
@@ -62,6 +70,7 @@ export class HeaderView {
     this.evaluated = html("span", { class: "aefi-evaluated", "data-testid": "aefi-evaluated" }, progressRow);
     this.evaluations = html("span", { class: "aefi-muted" }, progressRow);
     this.timing = html("span", { class: "aefi-muted" }, progressRow);
+    this.certified = html("span", { class: "aefi-certified", "data-testid": "aefi-certified" }, progressRow);
     const controls = html("div", { class: "aefi-header-row" }, root);
     this.status = html("span", { class: "aefi-status", "data-testid": "aefi-status" }, controls);
     const button = (label: string, testid: string, action: "pause" | "resume" | "stop") => {
@@ -118,6 +127,7 @@ export class HeaderView {
     this.evaluations.textContent = `${percent}% · ${formatCount(progress.done)} / ${formatCount(progress.total)} evaluations`;
     const rate = progress.evals_per_s ? ` · ${formatCount(progress.evals_per_s)}/s` : "";
     this.timing.textContent = `elapsed ${formatDuration(progress.elapsed_s)} · ETA ${formatDuration(progress.eta_s)}${rate}`;
+    this.updateCertified(state);
     this.status.textContent = state.status === "cancelled" ? "stopped" : state.status || "idle";
     this.status.dataset.status = state.status;
     const [pause, resume, stop] = controlsEnabled(state.status);
@@ -138,10 +148,23 @@ export class HeaderView {
     this.updateWarning(state);
   }
 
+  /** "certified top-20: 14 of 20" while a top-k race runs (names on hover). */
+  private updateCertified(state: ViewState): void {
+    const { certified } = state;
+    this.certified.hidden = certified === null;
+    if (!certified) return;
+    this.certified.textContent = certifiedText(certified);
+    this.certified.title = certified.names.length
+      ? `Certainly in the top ${certified.k}:\n${certified.names.join("\n")}`
+      : `No feature is certain to be in the top ${certified.k} yet`;
+  }
+
   /** One span per field, so the line wraps between fields, never inside one. */
   private updateSettings(state: ViewState): void {
-    if (state.header === this.shownHeader) return;
+    // The units may change (another method, groups): the feature count is part of the key.
+    if (state.header === this.shownHeader && state.index === this.shownIndex) return;
     this.shownHeader = state.header;
+    this.shownIndex = state.index;
     clear(this.settings);
     const field = (name: string, value: string) => {
       const item = html("span", { class: "aefi-field" }, this.settings);
