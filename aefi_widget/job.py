@@ -239,7 +239,10 @@ class Job:
         """Evaluations done and total, elapsed time without pauses, rate and ETA."""
         with self._lock:
             snapshot, status, elapsed = self._snapshot, self._status, self._elapsed_locked()
-        done, total = int(snapshot.evaluations_done), self._total
+        # The snapshot's total: a certified top-k run (top_k=) shrinks it to the work actually
+        # left as units settle, so the fraction and the ETA count only that.
+        done = int(snapshot.evaluations_done)
+        total = int(snapshot.evaluations_total) if snapshot.evaluations_total > 0 else self._total
         computed = done - self._done_at_start
         rate = computed / elapsed if computed > 0 and elapsed > 0 else None
         if status == "done":

@@ -19,7 +19,15 @@ from typing import Any
 import anywidget
 import traitlets
 
-from aefi_widget.widget.messages import Control, InvalidMessage, Select, TopN, parse_message
+from aefi_widget.widget.messages import (
+    Control,
+    InvalidMessage,
+    Request,
+    RequestContext,
+    Select,
+    TopN,
+    parse_message,
+)
 
 __all__ = ["Dashboard"]
 
@@ -99,6 +107,20 @@ class Dashboard(anywidget.AnyWidget):
     top_n = traitlets.Int(20).tag(sync=True)
     max_top_n = traitlets.Int(MAX_TOP_N).tag(sync=True)
     update_count = traitlets.Int(0).tag(sync=True)
+    # Protocol v3, the multi-method explorer (docs/widget-protocol.md); empty for one method.
+    methods = traitlets.List(traitlets.Dict()).tag(sync=True)
+    method = traitlets.Unicode("").tag(sync=True)
+    view = traitlets.Unicode("importance").tag(sync=True)
+    views = traitlets.List(traitlets.Dict()).tag(sync=True)
+    groups = traitlets.Dict().tag(sync=True)
+    members = traitlets.Dict().tag(sync=True)
+    settled = traitlets.Bytes(b"").tag(sync=True)  # int8 (F,)
+    certified = traitlets.Dict().tag(sync=True)
+    compare = traitlets.Dict().tag(sync=True)
+    compare_points = traitlets.Bytes(b"").tag(sync=True)  # float32 (2, F)
+    heatmap = traitlets.Dict().tag(sync=True)
+    heatmap_values = traitlets.Bytes(b"").tag(sync=True)  # float32 (rows, columns)
+    latent_top = traitlets.Dict().tag(sync=True)
 
     def __init__(
         self,
@@ -126,13 +148,49 @@ class Dashboard(anywidget.AnyWidget):
         self._resync: set[str] = set()  # traits the page changed on its own: send ours again
         self._wake: Callable[[], None] = lambda: None
         self._control: Callable[[str], None] = lambda action: None
+        self._request: Callable[[Request], None] | None = None
+        self.latent_dims = 0  # latent dimensions the page may ask about (set by the publisher)
         self.on_msg(self._on_front_end_message)
 
     # ------------------------------------------------------------------ wiring
-    def connect(self, wake: Callable[[], None], control: Callable[[str], None]) -> None:
-        """Called by the publisher: how to wake it, and how to pause/resume/stop the job."""
+    def connect(
+        self,
+        wake: Callable[[], None],
+        control: Callable[[str], None],
+        request: Callable[[Request], None] | None = None,
+    ) -> None:
+        """Called by the publisher: how to wake it, and how to pause/resume/stop the job;
+        ``request`` (the explorer's) gets the multi-method requests (method, view, groups,
+        compare_pair, latent_dim), validated, on the message's thread."""
         with self.lock:
             self._wake, self._control = wake, control
+            if request is not None:
+                self._request = request
+
+    def set_units(self, names: Sequence[str]) -> None:
+        """New attributed units (the shown run changed): rebuild the name index; a selection
+        that is not among them is cleared. Call under :attr:`lock` or from the publisher."""
+        names = [str(n) for n in names]
+        with self.lock:
+            self.feature_names = names
+            self._name_to_index = {name: i for i, name in enumerate(names)}
+            if self._selected not in self._name_to_index:
+                self._selected = ""
+                self.selected_feature = ""
+
+    def request_context(self) -> RequestContext:
+        """What the page may ask for now, from the traits last sent."""
+        with self.lock:
+            if self._request is None:
+                return RequestContext()
+            return RequestContext(
+                methods=frozenset(
+                    m["key"] for m in self.methods if m.get("status") != "unavailable"
+                ),
+                compare_keys=frozenset(self.compare.get("keys", ())),
+                latent_dims=int(self.latent_dims),
+                has_custom=bool(self.groups.get("has_custom", False)),
+            )
 
     # ------------------------------------------------------------------ Python side
     @property
@@ -178,15 +236,24 @@ class Dashboard(anywidget.AnyWidget):
     def _on_front_end_message(self, _widget: Any, content: Any, buffers: Sequence[Any]) -> None:
         """Validate a browser request and record it; tiny, thread-safe, never writes traits."""
         try:
-            request = parse_message(content, buffers, self._name_to_index, MAX_TOP_N)
+            request = parse_message(
+                content, buffers, self._name_to_index, MAX_TOP_N, self.request_context()
+            )
         except InvalidMessage as error:
             self.warn(f"Ignored a message from the page: {error}")
             return
         if isinstance(request, Control):
             self._control(request.action)  # Job.pause/resume/cancel only set events
             return
+        if not isinstance(request, Select | TopN):
+            handler = self._request
+            if handler is not None:
+                handler(request)  # the explorer records it (or asks for a run) and wakes us
+            self._wake()
+            return
         with self.lock:
-            if isinstance(request, Select):
+            if isinstance(request, Select) and request.index < len(self.feature_names):
+                # The units may have changed since the message was checked: index again.
                 self._selected = self.feature_names[request.index]
             elif isinstance(request, TopN):
                 self._requested_top_n = request.value

@@ -1,4 +1,4 @@
-"""Explorer: the live importance dashboard plus the method's drilldown, in one widget."""
+"""Explorer: the live dashboard of several methods (one computing at a time) and a drilldown."""
 
 from __future__ import annotations
 
@@ -7,60 +7,75 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from aefi_widget.engine import PermutationImportance
 from aefi_widget.engine.inputs import check_int
 from aefi_widget.engine.runner import Engine
 from aefi_widget.job import Job
 from aefi_widget.result import ImportanceResult
 from aefi_widget.widget.dashboard import MAX_TOP_N, Dashboard
 from aefi_widget.widget.drilldowns import DrilldownContext, DrilldownPanel, build_drilldown
+from aefi_widget.widget.explorer_display import Display
 from aefi_widget.widget.labels import header_fields, page_labels
+from aefi_widget.widget.lineup import Lineup, groups_setting
+from aefi_widget.widget.messages import Request
+from aefi_widget.widget.methods import FIRST_LOOK_FOR, check_method, check_options
 from aefi_widget.widget.publisher import Publisher
+from aefi_widget.widget.runs import Run, Scheduler
 from aefi_widget.widget.saved import SavedJob
 
 __all__ = ["Explorer"]
 
 
 class Explorer(widgets.VBox):
-    """Compute permutation importance in the background and explore it live.
+    """Compute importances in the background, with several methods, and explore them live.
 
     Parameters
     ----------
     model : torch.nn.Module or callable
-        The autoencoder: maps (n, d) inputs to (n, d) reconstructions.
+        The autoencoder: maps (n, d) inputs to (n, d) reconstructions. Never modified.
     X : array-like, shape (n, d)
-        Samples to attribute over.
+        Samples to attribute over (copied by each method).
+    method : str, default "permutation"
+        The method computed first: one of ``"first_look"``, ``"permutation"``, ``"shapley"``,
+        ``"gradient"``, ``"latent"``, ``"latent_mi"``, ``"weights"``. The others are offered in
+        the page's selector and computed when picked.
+    groups : None, "auto" or dict of str -> list of names, optional
+        Attribute groups of features together (for the methods that can); "auto" uses
+        :func:`~aefi_widget.correlated_groups` (threshold 0.8, changeable in the page).
+    first_look : bool, default True
+        For "permutation" and "shapley": compute integrated gradients with 2 steps first (about
+        a second), show it labelled "First look", and switch to the method once every unit has
+        a value (unless another method was picked meanwhile).
     top : int, default 20
         Features drawn in the bar and box charts (changeable in the page, 1 to 200).
     autostart : bool, default True
         Start the computation at once; otherwise call :meth:`start`.
+    options : dict of str -> dict, optional
+        Settings of the other methods, e.g. ``{"shapley": {"n_permutations": 20}}``; checked
+        by name now, by value when the method is built.
     engine : Engine, optional
-        An engine built already, of any method (see :meth:`from_engine`), instead of model and X.
+        An engine built already (see :meth:`from_engine`), instead of model and X.
     result : ImportanceResult, optional
         A result computed earlier, shown without a model (see :meth:`from_result`).
     **engine_keywords
-        Passed to :class:`~aefi_widget.PermutationImportance` (n_repeats, metric, target,
-        feature_names, groups, max_samples, seed, checkpoint, ...).
+        Passed to the starting method's engine (for permutation: n_repeats, metric, target,
+        feature_names, max_samples, seed, top_k, checkpoint, ...). The common ones
+        (feature_names, metric, device, batch_size, seed, client) go to the other methods too.
 
     Attributes
     ----------
-    engine : Engine or None
-        The method's engine (None when showing a saved result).
-    job : Job
-        Runs the engine on a daemon thread; ``explorer.job.wait()`` blocks until it ends. After
-        Stop and :meth:`resume` it is a new job that continued the stopped one.
+    engine, job : the run the Python controls act on: the starting method's (also while the
+        first look is shown), else the shown method's. After Stop and :meth:`resume` the job
+        is a new one that continued the stopped one.
     dashboard : Dashboard
-        The anywidget (header, charts, search, selection).
+        The anywidget (selector, header, charts, views, search, selection).
     drilldown : DrilldownPanel
-        The method's view of the selected feature (for permutation importance the bqplot
-        panels of :class:`~aefi_widget.widget.drilldown_view.DrilldownView`; a short note for
-        a method without a registered view, see :mod:`~aefi_widget.widget.drilldowns`).
+        The shown method's view of the selected feature.
 
     Examples
     --------
-    >>> explorer = aefi.Explorer(model, X, n_repeats=10, top=20)  # doctest: +SKIP
-    >>> explorer                                                  # doctest: +SKIP
-    >>> explorer.selected_feature = "gene_7"                      # doctest: +SKIP
+    >>> explorer = aefi.Explorer(model, X, n_repeats=10, top=20)      # doctest: +SKIP
+    >>> explorer.method = "shapley"                                   # doctest: +SKIP
+    >>> explorer.results["permutation"].summary().head()              # doctest: +SKIP
     """
 
     def __init__(
@@ -68,8 +83,12 @@ class Explorer(widgets.VBox):
         model: Any = None,
         X: Any = None,
         *,
+        method: str = "permutation",
+        groups: Any = None,
+        first_look: bool = True,
         top: int = 20,
         autostart: bool = True,
+        options: dict[str, dict[str, Any]] | None = None,
         engine: Engine | None = None,
         result: ImportanceResult | None = None,
         **engine_keywords: Any,
@@ -79,16 +98,35 @@ class Explorer(widgets.VBox):
         if result is not None:
             if model is not None or X is not None or engine is not None or engine_keywords:
                 raise TypeError("give either a result= to show, or what to compute, not both")
-            self._setup(None, SavedJob(result), top=top, autostart=False)
+            job = SavedJob(result)
+            self._setup(None, Run(result.method, "none", None, job), None, top, False)
             return
-        if engine is None:
-            if model is None or X is None:
-                raise TypeError("Explorer needs a model and X (or an engine=)")
-            # Validate everything before any widget or thread exists (errors up front).
-            engine = PermutationImportance(model, X, **engine_keywords)
-        elif model is not None or X is not None or engine_keywords:
-            raise TypeError("give either model, X and engine keywords, or engine=, not both")
-        self._setup(engine, Job(engine), top=top, autostart=autostart)
+        if engine is not None:
+            if model is not None or X is not None or engine_keywords or groups is not None:
+                raise TypeError("give either model, X and engine keywords, or engine=, not both")
+            key = engine.empty_result().method
+            self._setup(None, Run(key, "none", engine, Job(engine)), None, top, autostart)
+            return
+        if model is None or X is None:
+            raise TypeError("Explorer needs a model and X (or an engine=)")
+        method = check_method(method)
+        options = check_options(options)
+        setting = groups_setting(groups)
+        lineup = Lineup(model, X, method, engine_keywords, options, groups)
+        # The starting method is built now: its errors come before any widget or thread exists.
+        main_setting = lineup.setting_for(method, setting)
+        main_engine = lineup.build(method, main_setting)
+        main = Run(method, main_setting, main_engine, Job(main_engine))
+        first = None
+        if first_look and method in FIRST_LOOK_FOR and not lineup.notes["first_look"]:
+            first_setting = lineup.setting_for("first_look", setting)
+            try:
+                first_engine = lineup.build("first_look", first_setting)
+            except Exception as error:  # e.g. not differentiable: go straight to the method
+                lineup.notes["first_look"] = f"{type(error).__name__}: {error}"
+            else:
+                first = Run("first_look", first_setting, first_engine, Job(first_engine))
+        self._setup(lineup, main, first, top, autostart, setting)
 
     @classmethod
     def from_engine(cls, engine: Engine, *, top: int = 20, autostart: bool = True) -> Explorer:
@@ -105,78 +143,175 @@ class Explorer(widgets.VBox):
         """
         return cls(result=result, top=top)
 
-    def _setup(self, engine: Engine | None, job: Any, *, top: int, autostart: bool) -> None:
+    def _setup(
+        self,
+        lineup: Lineup | None,
+        main: Run,
+        first: Run | None,
+        top: int,
+        autostart: bool,
+        setting: str = "none",
+    ) -> None:
+        self._lock = threading.RLock()
+        self.scheduler = Scheduler(self._on_run_change)
+        self.display = Display(lineup, main, first, setting, self.scheduler)
+        shown = self.display.shown
         # Words on the page come from the result the engine makes (its method, labels, metric).
-        first = job.snapshot()
-        labels = page_labels(first)
+        snapshot = shown.job.snapshot()
         dashboard = Dashboard(
-            first.feature_names, header=header_fields(first), labels=labels, top_n=top
-        )
-        # Through self.job: after Stop and Continue the snapshot comes from the new job.
-        drilldown: DrilldownPanel = build_drilldown(
-            DrilldownContext(engine, lambda: self.job.snapshot(), dashboard.warn, labels)
-        )
-        widgets.VBox.__init__(self, [dashboard, drilldown.widget])
-        self.engine, self.job, self.dashboard, self.drilldown = engine, job, dashboard, drilldown
+            snapshot.feature_names, header=header_fields(snapshot),
+            labels=self.display.labels(shown, snapshot), top_n=top,
+        )  # fmt: skip
+        self.dashboard = dashboard
+        self._panels: dict[tuple[str, str], DrilldownPanel] = {}
+        for run in (main, first):
+            if run is not None:
+                self._panel(run)
+        self.drilldown = self._panels[shown.run_key]
+        widgets.VBox.__init__(self, [dashboard, self.drilldown.widget])
         # Runs on whichever thread wrote the trait; show() only records and wakes.
-        dashboard.observe(lambda change: drilldown.show(change["new"]), "selected_feature")
-        self.publisher = Publisher(dashboard, job)
-        self._continue_lock = threading.Lock()
-        # The page's Pause/Resume/Stop come here (Continue after Stop needs the explorer).
-        dashboard.connect(self.publisher.wake, self._control)
+        dashboard.observe(lambda change: self.drilldown.show(change["new"]), "selected_feature")
+        for run in (main, first):
+            if run is not None:
+                self.scheduler.add(run)
+        self.publisher = Publisher(
+            dashboard, shown.job, extra=lambda snap, sel, n: self.display.traits(snap, n, dashboard)
+        )
+        # The page's Pause/Resume/Stop and multi-method requests come here.
+        dashboard.connect(self.publisher.wake, self._control, self._request)
+        self._refresh()
         if autostart:
             self.start()
 
     # ------------------------------------------------------------------ control
     def start(self) -> Explorer:
-        """Start the computation (once); returns the explorer."""
-        self.job.start()
+        """Start the computation (the first look, then the starting method); returns the
+        explorer. A second call continues a paused run."""
+        self.scheduler.ask(*self.display.start_order())
         return self
 
     def pause(self) -> None:
-        """Pause after the chunk in flight."""
-        self.job.pause()
+        """Pause after the chunk in flight (the run :attr:`job` belongs to)."""
+        self.scheduler.pause(self.display.control_run())
 
     def resume(self) -> None:
         """Continue a paused computation, or one stopped with :meth:`stop` (from its partial
         result, with the numbers an uninterrupted run gives)."""
-        if self.job.status != "cancelled" or self.engine is None:
-            self.job.resume()
-            return
-        with self._continue_lock:
-            if self.job.status != "cancelled":
-                return  # a second click raced the first: already continued
-            job = Job(self.engine, resume=self.job.snapshot())
-            self.job = job
-            self.publisher.follow(job)
-            job.start()
+        self._resume(self.display.control_run())
 
     def stop(self) -> None:
         """Cancel the computation; the partial result is kept in :attr:`result`
         (:meth:`resume` continues from it)."""
-        self.job.cancel()
+        self.scheduler.stop(self.display.control_run())
+
+    def _resume(self, run: Run) -> None:
+        with self._lock:
+            if run.job.status == "cancelled" and run.engine is not None:
+                # Continue after Stop: a new job from the partial result (exact numbers).
+                self.scheduler.replace_job(run, Job(run.engine, resume=run.job.snapshot()))
+            else:
+                self.scheduler.ask(run)
+        self._refresh()
 
     def _control(self, action: str) -> None:
-        # From the page, on a message thread: Job controls only set events; a continue starts
-        # one thread.
-        {"pause": self.pause, "resume": self.resume, "stop": self.stop}[action]()
+        # From the page, on a message thread: acts on the run whose status the header shows.
+        run = self.display.status_run()
+        if action == "pause":
+            self.scheduler.pause(run)
+        elif action == "stop":
+            self.scheduler.stop(run)
+        else:
+            self._resume(run)
+
+    def _request(self, request: Request) -> None:
+        # A validated multi-method request from the page (method, view, groups, ...).
+        try:
+            if self.display.apply(request):
+                self._ensure_panel_and_refresh()
+        except Exception as error:  # a method that fails to build: say why, keep the rest
+            self.dashboard.warn(f"{type(error).__name__}: {error}")
 
     def close(self) -> None:
-        """Cancel the job, stop the threads and close the widgets."""
+        """Cancel the runs, stop the threads and close the widgets."""
         if not hasattr(self, "publisher"):
             # __init__ failed (bad arguments) before anything started: nothing to stop. Called by
             # Widget.__del__ too, which must not print "no attribute 'job'" later.
             return
-        self.job.cancel()
+        self.scheduler.cancel_all()
         self.publisher.close()
-        self.drilldown.close()
+        for panel in self._panels.values():
+            panel.close()
         self.dashboard.close()
         super().close()
 
+    # ------------------------------------------------------------------ methods
+    @property
+    def method(self) -> str:
+        """Key of the shown method; setting it shows that method (computing it if needed)."""
+        return self.display.shown.key
+
+    @method.setter
+    def method(self, key: str) -> None:
+        self.display.show(check_method(key), by_hand=True)
+        self._ensure_panel_and_refresh()
+
+    @property
+    def results(self) -> dict[str, ImportanceResult]:
+        """{method key: latest snapshot} of the runs with numbers (current groups setting)."""
+        return self.display.results()
+
+    def run_for(self, key: str) -> Run | None:
+        """The run (``engine``, ``job``) of method ``key`` under the current groups setting."""
+        return self.display.run_for(check_method(key))
+
+    def _panel(self, run: Run) -> DrilldownPanel:
+        """The drilldown of ``run``, built once (on the caller's thread: never a job worker)."""
+        panel = self._panels.get(run.run_key)
+        if panel is None:
+            labels = page_labels(run.job.snapshot())
+            panel = build_drilldown(DrilldownContext(
+                run.engine, lambda: run.job.snapshot(), self.dashboard.warn, labels
+            ))  # fmt: skip
+            self._panels[run.run_key] = panel
+        return panel
+
+    def _ensure_panel_and_refresh(self) -> None:
+        with self._lock:
+            self._panel(self.display.shown)
+        self._refresh()
+
+    def _on_run_change(self, run: Run) -> None:
+        # On a job's worker thread after each snapshot and status change: cheap.
+        if self.display.note_change(run):
+            self._refresh()
+        self.publisher.wake()
+
+    def _refresh(self) -> None:
+        """Point the publisher and the drilldown at the shown run."""
+        with self._lock:
+            shown = self.display.shown
+            self.publisher.follow(shown.job, self.display.status_run().job)
+            panel = self._panels.get(shown.run_key)
+            if panel is not None and panel is not self.drilldown:
+                self.drilldown = panel
+                self.children = (self.dashboard, panel.widget)
+                if self.dashboard.selected:
+                    panel.show(self.dashboard.selected)
+
     # ------------------------------------------------------------------ state
     @property
+    def engine(self) -> Any:
+        """The engine of the run the controls act on (None for a saved result)."""
+        return self.display.control_run().engine
+
+    @property
+    def job(self) -> Any:
+        """The job of the run the controls act on."""
+        return self.display.control_run().job
+
+    @property
     def result(self) -> ImportanceResult:
-        """The latest snapshot (partial while the job runs)."""
+        """The latest snapshot of that run (partial while its job runs)."""
         return self.job.snapshot()
 
     @property

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
+from aefi_widget.result import ImportanceResult
 from aefi_widget.widget.dashboard import Dashboard
 from aefi_widget.widget.labels import header_fields
 from aefi_widget.widget.payload import encode_result
@@ -44,9 +46,22 @@ class Publisher:
         Upper bound on updates per second.
     """
 
-    def __init__(self, dashboard: Dashboard, job: Any, *, max_rate: float = 10.0) -> None:
+    def __init__(
+        self,
+        dashboard: Dashboard,
+        job: Any,
+        *,
+        max_rate: float = 10.0,
+        extra: Callable[[ImportanceResult, str, int], dict[str, Any]] | None = None,
+    ) -> None:
         self.dashboard = dashboard
         self.job = job
+        # Whose status, progress and error the header shows (the shown job unless follow() says
+        # otherwise: a first look stands in for the run it precedes).
+        self.status_job = job
+        # More traits of the same update (the explorer's methods, views and view data):
+        # extra(snapshot, selected name, top_n) -> {trait: value}, computed outside the lock.
+        self._extra = extra
         self.min_interval = 1.0 / max_rate
         self.updates = 0
         self._last_update = -math.inf
@@ -56,18 +71,27 @@ class Publisher:
             self._update,
             delay=self._delay,
             # While the job runs, elapsed time and ETA move even between chunks.
-            keep_alive=lambda: self.job.status == "running",
+            keep_alive=lambda: self.status_job.status == "running",
             refresh_s=REFRESH_S,
         )
         dashboard.connect(self.wake, self._control)
         self._unsubscribe = job.subscribe(lambda _job: self.wake())
         self.wake()  # the initial picture (names, empty summary, status)
 
-    def follow(self, job: Any) -> None:
-        """Publish ``job`` from now on instead of the current one (a run continued after Stop)."""
+    def follow(self, job: Any, status_job: Any = None) -> None:
+        """Publish ``job`` from now on instead of the current one (a run continued after Stop,
+        another method shown); the header's status and progress come from ``status_job``
+        (default: ``job``)."""
+        status_job = job if status_job is None else status_job
+        if job is self.job and status_job is self.status_job:
+            return
         self._unsubscribe()
-        self.job = job
-        self._unsubscribe = job.subscribe(lambda _job: self.wake())
+        self.job, self.status_job = job, status_job
+        wake = lambda _job: self.wake()  # noqa: E731
+        unsubscribes = [job.subscribe(wake)]
+        if status_job is not job:
+            unsubscribes.append(status_job.subscribe(wake))
+        self._unsubscribe = lambda: [unsubscribe() for unsubscribe in unsubscribes]
         self.wake()
 
     def wake(self) -> None:
@@ -85,7 +109,8 @@ class Publisher:
 
     def _control(self, action: str) -> None:
         # Job.pause/resume/cancel only set events: fine on a message thread.
-        {"pause": self.job.pause, "resume": self.job.resume, "stop": self.job.cancel}[action]()
+        job = self.status_job
+        {"pause": job.pause, "resume": job.resume, "stop": job.cancel}[action]()
 
     def _delay(self) -> float:
         # The rate limit, or longer for large updates.
@@ -94,17 +119,22 @@ class Publisher:
 
     def _update(self) -> None:
         """Read the job once, encode, and write every trait in one message."""
-        job, dashboard = self.job, self.dashboard
+        job, status_job, dashboard = self.job, self.status_job, self.dashboard
         # Status first: a snapshot read after an "ended" status is the final one, and the job
         # wakes us after every status change, so the last update always shows the end.
-        status = job.status
-        error = job.error
+        status = status_job.status
+        error = status_job.error
         snapshot = job.snapshot()
-        progress = job.progress
+        progress = status_job.progress
+        if snapshot.feature_names != tuple(dashboard.feature_names):
+            # Another run shown (other units): new name index, a selection outside them dropped.
+            dashboard.set_units(snapshot.feature_names)
         selected, top_n, warnings, resync = dashboard.take_requests()
         top_n = dashboard.top_n if top_n is None else top_n
         payload = encode_result(snapshot, top_n, selected)
-        self._last_bytes = payload.nbytes
+        extra = {} if self._extra is None else self._extra(snapshot, selected, top_n)
+        extra_bytes = sum(len(v) for v in extra.values() if isinstance(v, bytes))
+        self._last_bytes = payload.nbytes + extra_bytes
         progress_state = {
             key: getattr(progress, key)
             for key in (
@@ -123,6 +153,8 @@ class Publisher:
             # Unchanged values send nothing; the baseline error appears with the first chunk.
             dashboard.header = header_fields(snapshot)
             for name, value in payload.traits().items():
+                dashboard.set_trait(name, value)
+            for name, value in extra.items():
                 dashboard.set_trait(name, value)
             dashboard.progress = progress_state
             dashboard.status = status

@@ -1,0 +1,257 @@
+"""What the explorer shows: the shown run, the first-look switch, the page's view choices.
+
+:class:`Display` holds the explorer's state apart from its widgets: which run is shown and
+whether the user picked it by hand, the groups setting, the view and its options (compare pair,
+latent dimension). It answers the requests of the page and computes the v3 traits for the
+publisher (:meth:`Display.traits`, on the publisher's thread).
+
+First look: while the first look is shown in place of the starting method (nobody picked
+anything by hand), the header's status and the page's controls belong to the starting method
+once it has started (before that, to the first look computing), and the display switches to the
+starting method as soon as every unit has a value (``rounds_done >= 1``); it also switches when
+the first look fails.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from aefi_widget.job import Job
+from aefi_widget.result import ImportanceResult
+from aefi_widget.widget.labels import page_labels
+from aefi_widget.widget.lineup import Lineup, auto_setting, setting_threshold
+from aefi_widget.widget.messages import (
+    ComparePair,
+    GroupsChoice,
+    LatentDim,
+    MethodChoice,
+    Request,
+    ViewChoice,
+)
+from aefi_widget.widget.method_payload import (
+    MethodEntry,
+    ViewData,
+    certified_trait,
+    has_values,
+    latent_source,
+    members_trait,
+    methods_trait,
+    settled_trait,
+    views_trait,
+)
+from aefi_widget.widget.methods import METHODS
+from aefi_widget.widget.runs import Run, Scheduler, run_status
+
+__all__ = ["Display"]
+
+
+class Display:
+    """The shown run and the page's choices, and the traits they give.
+
+    Parameters
+    ----------
+    lineup : Lineup or None
+        The offered methods (None for an explorer of one engine or one saved result).
+    main : Run
+        The starting method's run.
+    first : Run or None
+        The first look shown before it (None without one).
+    setting : str
+        The groups setting ("none", "auto:<t>", "custom").
+    scheduler : Scheduler
+        Where runs are added and asked for.
+    """
+
+    def __init__(
+        self,
+        lineup: Lineup | None,
+        main: Run,
+        first: Run | None,
+        setting: str,
+        scheduler: Scheduler,
+    ) -> None:
+        self.lineup, self.main, self.first = lineup, main, first
+        self.setting = setting
+        self._last_auto = setting if setting.startswith("auto:") else auto_setting(0.8)
+        self.scheduler = scheduler
+        self.shown: Run = first if first is not None else main
+        self.auto_first = first is not None  # the first look stands in for the main run
+        self.view = "importance"
+        self.pair: tuple[str | None, str | None] = (None, None)
+        self.latent_dim: int | None = None
+        self._lock = threading.RLock()
+        self._followed: tuple[Run, Run] | None = None
+        self._view_data = ViewData()
+
+    # ------------------------------------------------------------------ runs
+    def start_order(self) -> list[Run]:
+        """Runs to ask for on start, the one to compute first last."""
+        if self.auto_first and self.first is not None:
+            return [self.main, self.first]
+        return [self.main] if self.shown is self.main else [self.main, self.shown]
+
+    def control_run(self) -> Run:
+        """The run the Python controls (and ``explorer.job``) act on."""
+        return self.main if self.auto_first else self.shown
+
+    def status_run(self) -> Run:
+        """The run whose status, progress and controls the page's header shows."""
+        first = self.first
+        if self.auto_first and first is not None:
+            if self.main.job.status == "idle" and not first.ended:
+                return first
+            return self.main
+        return self.shown
+
+    def run_for(self, key: str) -> Run | None:
+        """The run of ``key`` under the current groups setting (None when never asked for)."""
+        if self.lineup is None:
+            return self.main if key == self.main.key else None
+        return self.scheduler.get((key, self.lineup.setting_for(key, self.setting)))
+
+    def results(self) -> dict[str, ImportanceResult]:
+        """{key: snapshot} of the runs with numbers, under the current groups setting."""
+        keys = self.lineup.keys if self.lineup is not None else (self.main.key,)
+        found = {}
+        for key in keys:
+            run = self.run_for(key)
+            if run is not None and has_values(run.job.snapshot()):
+                found[key] = run.job.snapshot()
+        return found
+
+    def show(self, key: str, *, by_hand: bool) -> Run:
+        """Show method ``key``'s run (built and asked for when needed)."""
+        with self._lock:
+            run = self.run_for(key)
+            if run is None:
+                if self.lineup is None:
+                    raise ValueError(f"this explorer shows only {self.main.key!r}")
+                setting = self.lineup.setting_for(key, self.setting)
+                engine = self.lineup.build(key, setting)  # raises with the reason
+                run = self.scheduler.add(Run(key, setting, engine, Job(engine)))
+            self.shown = run
+            if by_hand:
+                self.auto_first = False
+        self.scheduler.ask(run)
+        return run
+
+    def set_groups(self, mode: str, threshold: float | None) -> None:
+        """A new groups setting; the shown method's run for it is asked for."""
+        if self.lineup is None:
+            raise ValueError("groups need a model: this explorer shows one engine or result")
+        if mode == "auto":
+            threshold = setting_threshold(self._last_auto) if threshold is None else threshold
+            setting = self._last_auto = auto_setting(threshold)
+        elif mode == "custom":
+            if self.lineup.custom is None:
+                raise ValueError("no custom groups were given (Explorer(groups={...}))")
+            setting = "custom"
+        else:
+            setting = "none"
+        key = self.main.key if self.auto_first else self.shown.key
+        self.setting = setting
+        if METHODS[key].accepts_groups:
+            self.show(key, by_hand=True)
+
+    def apply(self, request: Request) -> bool:
+        """Apply a validated page request; True when the shown run may have changed."""
+        if isinstance(request, MethodChoice):
+            self.show(request.key, by_hand=True)
+            return True
+        if isinstance(request, GroupsChoice):
+            self.set_groups(request.mode, request.threshold)
+            return True
+        if isinstance(request, ViewChoice):
+            self.view = request.name
+        elif isinstance(request, ComparePair):
+            self.pair = (request.x, request.y)
+        elif isinstance(request, LatentDim):
+            self.latent_dim = request.index
+        return False
+
+    def note_change(self, run: Run) -> bool:
+        """After a snapshot or status change of ``run``: switch from the first look when due.
+        True when the shown run or the status run changed (the publisher must follow)."""
+        with self._lock:
+            if self.auto_first and self.first is not None:
+                if run is self.main and run.job.snapshot().rounds_done >= 1:
+                    self.shown, self.auto_first = self.main, False
+                elif run is self.first and run.job.status == "error":
+                    self.shown, self.auto_first = self.main, False
+            followed = (self.shown, self.status_run())
+            changed = followed != self._followed
+            self._followed = followed
+            return changed
+
+    # ------------------------------------------------------------------ traits
+    def title(self, key: str, result: ImportanceResult) -> str:
+        """The selector's words for ``key`` (the result's own title for a method not offered)."""
+        spec = METHODS.get(key)
+        return (
+            spec.title
+            if spec is not None and self.lineup is not None
+            else page_labels(result)["title"]
+        )
+
+    def labels(self, run: Run, result: ImportanceResult) -> dict[str, str]:
+        """The ``labels`` trait of ``result`` shown for ``run`` (a first look says so)."""
+        labels = page_labels(result)
+        if run.key == "first_look":
+            labels["title"] = METHODS["first_look"].title
+        return labels
+
+    def _entries(self) -> list[MethodEntry]:
+        if self.lineup is None:
+            snapshot = self.main.job.snapshot()
+            return [MethodEntry(self.main.key, self.title(self.main.key, snapshot),
+                                run_status(self.main), "", has_values(snapshot))]  # fmt: skip
+        entries = []
+        for key in self.lineup.keys:
+            run = self.run_for(key)
+            note = self.lineup.notes[key]
+            result = None if run is None else run.job.snapshot()
+            entries.append(MethodEntry(key, self.lineup.title(key), run_status(run, note), note,
+                                       has_values(result)))  # fmt: skip
+        return entries
+
+    def _groups(self, key: str, snapshot: ImportanceResult) -> dict[str, Any]:
+        mode = self.setting.split(":", 1)[0]
+        return {
+            "mode": mode,
+            "threshold": setting_threshold(self._last_auto),
+            "n_groups": len(members_trait(snapshot)),
+            "has_custom": self.lineup is not None and self.lineup.custom is not None,
+            "supported": self.lineup is not None and key in METHODS
+            and METHODS[key].accepts_groups,
+        }  # fmt: skip
+
+    def traits(self, snapshot: ImportanceResult, top_n: int, dashboard: Any) -> dict[str, Any]:
+        """The v3 traits for the publisher's update of ``snapshot`` (the shown run's)."""
+        with self._lock:
+            shown, status, view, pair = self.shown, self.status_run(), self.view, self.pair
+            latent_dim = self.latent_dim
+        results = self.results()
+        comparable = {k: r for k, r in results.items() if r.feature_names == snapshot.feature_names}
+        titles = {key: self.title(key, result) for key, result in results.items()}
+        latent = latent_source(results, snapshot)
+        # Read by the dashboard when it checks a latent_dim request.
+        dashboard.latent_dims = 0 if latent is None else len(latent.output_names)
+        note = self.lineup.notes["latent"] if self.lineup is not None else ""
+        traits: dict[str, Any] = {
+            "labels": self.labels(shown, snapshot),
+            "methods": methods_trait(self._entries()),
+            "method": shown.key,
+            "view": view,
+            "views": views_trait(snapshot, len(comparable), latent, note),
+            "groups": self._groups(shown.key, snapshot),
+            "members": members_trait(snapshot),
+            "settled": settled_trait(snapshot),
+            "certified": certified_trait(snapshot, status.ended),
+        }
+        traits.update(
+            self._view_data.traits(view, snapshot, comparable, titles, top_n, pair, latent)
+        )
+        shown_latent = latent if view == "latent" else None
+        traits["latent_top"] = self._view_data.latent_top(shown_latent, latent_dim)
+        return traits

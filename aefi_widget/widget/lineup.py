@@ -1,0 +1,141 @@
+"""What an explorer over a model offers: its methods, their keywords, and the groups settings.
+
+:class:`Lineup` turns (method key, groups setting) into an engine, so the explorer builds a run
+only when it is asked for. Groups settings are strings: ``"none"``, ``"auto:<threshold>"``
+(:func:`~aefi_widget.correlated_groups` of X at that threshold, computed once per threshold)
+or ``"custom"`` (the dict given to the explorer).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+from typing import Any
+
+from aefi_widget.engine.correlated_groups import correlated_groups
+from aefi_widget.widget.methods import (
+    METHOD_KEYS,
+    METHODS,
+    MethodContext,
+    engine_keywords,
+    unavailable_note,
+)
+
+__all__ = ["DEFAULT_THRESHOLD", "Lineup", "groups_setting", "input_names"]
+
+DEFAULT_THRESHOLD = 0.8  # correlated_groups' default
+
+
+def groups_setting(groups: Any, threshold: float = DEFAULT_THRESHOLD) -> str:
+    """The setting string of ``Explorer(groups=...)``: None, "auto" or a dict."""
+    if groups is None:
+        return "none"
+    if isinstance(groups, str):
+        if groups != "auto":
+            raise ValueError(f"groups must be None, 'auto' or a dict {{name: [features]}}, "
+                             f"got {groups!r}")  # fmt: skip
+        return auto_setting(threshold)
+    if not isinstance(groups, Mapping) or not groups:
+        raise TypeError(
+            "groups must be None, 'auto' or a non-empty dict {group name: [feature names]}, "
+            f"got {type(groups).__name__}"
+        )
+    return "custom"
+
+
+def auto_setting(threshold: float) -> str:
+    """``"auto:<threshold>"`` for a threshold in (0, 1]."""
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, numbers.Real)
+        or not 0 < threshold <= 1
+    ):
+        raise ValueError(f"the groups threshold must be in (0, 1], got {threshold!r}")
+    return f"auto:{float(threshold):g}"
+
+
+def setting_threshold(setting: str) -> float:
+    """The threshold of an "auto:<t>" setting (the default for the others)."""
+    return float(setting.split(":", 1)[1]) if setting.startswith("auto:") else DEFAULT_THRESHOLD
+
+
+def input_names(X: Any, feature_names: Any = None) -> tuple[str, ...]:
+    """The input columns' names as the engines name them (given, a DataFrame's, or x0..)."""
+    if feature_names is not None:
+        return tuple(str(name) for name in feature_names)
+    columns = getattr(X, "columns", None)
+    if columns is not None:
+        return tuple(str(name) for name in columns)
+    shape = getattr(X, "shape", None)
+    d = int(shape[1]) if shape is not None and len(shape) == 2 else 0
+    return tuple(f"x{j}" for j in range(d))
+
+
+class Lineup:
+    """The methods offered for ``model`` and ``X`` and how to build each one's engine.
+
+    Parameters
+    ----------
+    model, X
+        The user's; never modified (the engines copy X).
+    starting : str
+        The method the explorer starts with (gets every engine keyword).
+    given : dict
+        ``Explorer(**engine_keywords)``.
+    options : dict
+        Checked ``options`` ({method key: {keyword: value}}).
+    groups : None, "auto" or dict
+        ``Explorer(groups=...)``.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        X: Any,
+        starting: str,
+        given: Mapping[str, Any],
+        options: Mapping[str, dict[str, Any]],
+        groups: Any,
+    ) -> None:
+        self.starting, self.given, self.options = starting, dict(given), options
+        self.context = MethodContext(model, X, input_names(X, given.get("feature_names")))
+        self.custom = dict(groups) if isinstance(groups, Mapping) else None
+        self.notes = {key: unavailable_note(key, model, options) for key in METHOD_KEYS}
+        self._auto: dict[str, dict[str, list[str]]] = {}
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The offered method keys, in the selector's order."""
+        return METHOD_KEYS
+
+    def title(self, key: str) -> str:
+        """The selector's words for ``key``."""
+        return METHODS[key].title
+
+    def setting_for(self, key: str, setting: str) -> str:
+        """The groups setting a run of ``key`` has: ``setting``, or "none" for a method that does
+        not attribute groups."""
+        return setting if METHODS[key].accepts_groups else "none"
+
+    def groups(self, setting: str) -> dict[str, list[str]] | None:
+        """The groups dict of a setting (None for "none")."""
+        if setting == "none":
+            return None
+        if setting == "custom":
+            return self.custom
+        if setting not in self._auto:
+            found = correlated_groups(
+                self.context.X, threshold=setting_threshold(setting),
+                feature_names=list(self.context.input_names),
+            )  # fmt: skip
+            self._auto[setting] = {name: list(members) for name, members in found.items()}
+        return self._auto[setting]
+
+    def build(self, key: str, setting: str) -> Any:
+        """The engine of method ``key`` under the groups ``setting`` (raises on bad input)."""
+        if self.notes[key]:
+            raise ValueError(f"{self.title(key)} cannot run on this model: {self.notes[key]}")
+        spec = METHODS[key]
+        keywords = engine_keywords(key, self.starting, self.given, self.options)
+        groups = self.groups(self.setting_for(key, setting))
+        return spec.build(self.context, keywords, groups)

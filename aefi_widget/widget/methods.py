@@ -1,0 +1,257 @@
+"""The methods the explorer offers: key -> title, how to build its engine, what it accepts.
+
+Each entry knows the keywords its engine takes (read from the engine's signature, so a new
+keyword needs no change here), whether it attributes groups, and how to tell cheaply (from the
+model's structure only, never a computation) that it cannot run on this model. The one-shot
+lenses (weights, the latent gradient and mutual-information lenses) are wrapped in
+:class:`~aefi_widget.one_shot.OneShot` so a Job runs them like any engine.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aefi_widget.engine import (
+    GradientImportance,
+    LatentPermutation,
+    PermutationImportance,
+    ShapleyImportance,
+    latent_importance,
+    weight_importance,
+)
+from aefi_widget.engine.latent_encoder import find_encoder
+from aefi_widget.engine.latent_permutation import latent_labels
+from aefi_widget.engine.weights import LABELS as WEIGHT_LABELS
+from aefi_widget.engine.weights import first_linear
+from aefi_widget.one_shot import OneShot
+
+__all__ = [
+    "COMMON_KEYWORDS",
+    "FIRST_LOOK_FOR",
+    "METHODS",
+    "METHOD_KEYS",
+    "MethodContext",
+    "MethodSpec",
+    "check_method",
+    "check_options",
+    "engine_keywords",
+    "unavailable_note",
+]
+
+METHOD_KEYS = ("first_look", "permutation", "shapley", "gradient", "latent", "latent_mi", "weights")
+# Keywords of the starting method that every other method accepting them gets too.
+COMMON_KEYWORDS = ("feature_names", "metric", "device", "batch_size", "seed", "client")
+# Methods slow enough that a first look is worth computing before them.
+FIRST_LOOK_FOR = ("permutation", "shapley")
+# Integrated gradients with 2 steps over all samples: 1.2-1.4 s at d=1000, n=950, and 19 of the
+# full run's top 20 (measured by the lead for the protocol).
+FIRST_LOOK_STEPS = 2
+
+
+@dataclass(frozen=True)
+class MethodContext:
+    """What every factory gets: the user's model and X (never modified) and the input names."""
+
+    model: Any
+    X: Any
+    input_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One offered method.
+
+    Attributes
+    ----------
+    key, title : str
+        Selector key (one of METHOD_KEYS) and the words the page shows.
+    keywords : frozenset of str
+        Keywords its ``options`` may set (``groups`` excluded: that is the explorer's).
+    accepts_groups : bool
+        Whether it attributes groups of features.
+    build : callable(context, keywords, groups) -> Engine
+        Builds the engine (validating the keywords: a bad one raises here, before any work).
+    """
+
+    key: str
+    title: str
+    keywords: frozenset[str]
+    accepts_groups: bool
+    build: Callable[[MethodContext, dict[str, Any], dict[str, list[str]] | None], Any]
+
+
+def _keywords_of(function: Callable[..., Any], *, drop: tuple[str, ...] = ()) -> frozenset[str]:
+    """Keyword parameters of ``function`` a user may set (no private or positional ones)."""
+    skip = {"self", "model", "X", "groups", *drop}
+    return frozenset(
+        name
+        for name, parameter in inspect.signature(function).parameters.items()
+        if parameter.kind is parameter.KEYWORD_ONLY
+        and not name.startswith("_")
+        and name not in skip
+    )
+
+
+def _with_groups(groups: dict[str, list[str]] | None) -> dict[str, Any]:
+    return {} if groups is None else {"groups": groups}
+
+
+def _first_look(ctx: MethodContext, keywords: dict[str, Any], groups: Any) -> Any:
+    return GradientImportance(
+        ctx.model, ctx.X, method="integrated_gradients", steps=FIRST_LOOK_STEPS,
+        **keywords, **_with_groups(groups),
+    )  # fmt: skip
+
+
+def _permutation(ctx: MethodContext, keywords: dict[str, Any], groups: Any) -> Any:
+    return PermutationImportance(ctx.model, ctx.X, **keywords, **_with_groups(groups))
+
+
+def _shapley(ctx: MethodContext, keywords: dict[str, Any], groups: Any) -> Any:
+    return ShapleyImportance(ctx.model, ctx.X, **keywords, **_with_groups(groups))
+
+
+def _gradient(ctx: MethodContext, keywords: dict[str, Any], groups: Any) -> Any:
+    return GradientImportance(ctx.model, ctx.X, **keywords, **_with_groups(groups))
+
+
+def _names(ctx: MethodContext, keywords: Mapping[str, Any]) -> tuple[str, ...]:
+    given = keywords.get("feature_names")
+    return ctx.input_names if given is None else tuple(str(name) for name in given)
+
+
+def _latent(ctx: MethodContext, keywords: dict[str, Any], groups: Any) -> Any:
+    keywords = dict(keywords)
+    lens = keywords.pop("method", "permutation")
+    if lens == "permutation":
+        return LatentPermutation(ctx.model, ctx.X, **keywords)
+    if lens != "gradient":
+        raise ValueError(
+            f"options['latent']['method'] must be 'permutation' or 'gradient', got {lens!r} "
+            "(mutual information is the method 'latent_mi')"
+        )
+    return OneShot(
+        lambda: latent_importance(ctx.model, ctx.X, method="gradient", **keywords),
+        _names(ctx, keywords),
+        n_estimates=_n_rows(ctx.X),
+        settings={"method": "latent", "latent_method": "gradient"},
+        labels=latent_labels("gradient", "mean |∂code/∂x · x|", "sample"),
+    )
+
+
+def _latent_mi(ctx: MethodContext, keywords: dict[str, Any], groups: Any) -> Any:
+    return OneShot(
+        lambda: latent_importance(ctx.model, ctx.X, method="mutual_information", **keywords),
+        _names(ctx, keywords),
+        settings={"method": "latent", "latent_method": "mutual_information"},
+        labels=latent_labels("mutual_information", "MI (nats)", "estimate"),
+    )
+
+
+def _weights(ctx: MethodContext, keywords: dict[str, Any], groups: Any) -> Any:
+    names = _names(ctx, keywords)
+    return OneShot(
+        lambda: weight_importance(ctx.model, feature_names=names),
+        names,
+        settings={"method": "weights"},
+        labels=WEIGHT_LABELS,
+    )
+
+
+def _n_rows(X: Any) -> int:
+    return len(X)
+
+
+_LATENT_KEYWORDS = _keywords_of(LatentPermutation.__init__) | {"method"}
+_ONE_SHOT_LATENT = frozenset({"encoder", "feature_names", "device", "batch_size"})
+
+METHODS: dict[str, MethodSpec] = {
+    spec.key: spec
+    for spec in (
+        MethodSpec(
+            "first_look", f"First look: integrated gradients, {FIRST_LOOK_STEPS} steps",
+            _keywords_of(GradientImportance.__init__, drop=("method", "steps")), True,
+            _first_look,
+        ),
+        MethodSpec("permutation", "Permutation importance",
+                   _keywords_of(PermutationImportance.__init__), True, _permutation),
+        MethodSpec("shapley", "Shapley values (SAGE)",
+                   _keywords_of(ShapleyImportance.__init__), True, _shapley),
+        MethodSpec("gradient", "Integrated gradients",
+                   _keywords_of(GradientImportance.__init__), True, _gradient),
+        MethodSpec("latent", "Latent code: permutation", _LATENT_KEYWORDS, False, _latent),
+        MethodSpec("latent_mi", "Latent code: mutual information", _ONE_SHOT_LATENT, False,
+                   _latent_mi),
+        MethodSpec("weights", "First-layer weight norm", frozenset({"feature_names"}), False,
+                   _weights),
+    )
+}  # fmt: skip
+
+
+def check_method(method: Any) -> str:
+    """``method`` as a key of METHOD_KEYS, or a ValueError listing them."""
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; use one of {', '.join(METHOD_KEYS)}")
+    return method
+
+
+def check_options(options: Any) -> dict[str, dict[str, Any]]:
+    """``options`` ({method key: {keyword: value}}) checked by name, before any work.
+
+    Values are checked when the method's engine is built (its constructor validates them).
+    """
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise TypeError(
+            "options must be a dict {method key: {keyword: value}}, e.g. "
+            f"options={{'shapley': {{'n_permutations': 20}}}}; got {type(options).__name__}"
+        )
+    checked: dict[str, dict[str, Any]] = {}
+    for key, keywords in options.items():
+        spec = METHODS.get(key) if isinstance(key, str) else None
+        if spec is None:
+            raise ValueError(f"options for unknown method {key!r}; use {', '.join(METHOD_KEYS)}")
+        if not isinstance(keywords, Mapping):
+            raise TypeError(f"options[{key!r}] must be a dict of keywords, got {keywords!r:.60}")
+        unknown = sorted(str(name) for name in keywords if name not in spec.keywords)
+        if unknown:
+            hint = " (groups are set with Explorer(groups=...))" if "groups" in unknown else ""
+            raise TypeError(
+                f"options[{key!r}] has keyword(s) {unknown} that {spec.title} does not take; it "
+                f"takes {', '.join(sorted(spec.keywords))}{hint}"
+            )
+        checked[key] = dict(keywords)
+    return checked
+
+
+def engine_keywords(
+    key: str, starting: str, given: Mapping[str, Any], options: Mapping[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """Keywords for method ``key``'s engine: all of ``given`` for the starting method, else the
+    common ones it accepts; then its ``options`` (a clash with ``given`` is a TypeError)."""
+    spec = METHODS[key]
+    if key == starting:
+        keywords = dict(given)
+    else:
+        keywords = {n: v for n, v in given.items() if n in COMMON_KEYWORDS and n in spec.keywords}
+    own = options.get(key, {})
+    clash = sorted(set(own) & set(keywords) & set(given))
+    if clash and key == starting:
+        raise TypeError(f"{clash} given both as keywords and in options[{key!r}]; give them once")
+    return {**keywords, **own}
+
+
+def unavailable_note(key: str, model: Any, options: Mapping[str, dict[str, Any]]) -> str:
+    """Why ``key`` cannot run on ``model`` ("" when it can), from the structure alone."""
+    try:
+        if key == "weights":
+            first_linear(model)
+        elif key in ("latent", "latent_mi"):
+            find_encoder(model, options.get(key, {}).get("encoder"))
+    except (ValueError, TypeError) as error:
+        return str(error)
+    return ""

@@ -1,0 +1,183 @@
+"""The explorer's runs, one per (method, groups setting), and the scheduler: one computes at a time.
+
+Asking for a run starts it (or continues it) and pauses the one computing, which goes on a stack;
+when the run on top ends (done, stopped or failed) the run below it continues by itself. A run
+paused by the user stays paused (nothing below it takes its turn) until it is asked for again.
+Pausing is the Job's own pause at a chunk boundary, which is exact (same numbers as an
+uninterrupted run), so switching never loses or changes work. The run displaced finishes the
+chunk in flight after the new one started: for well under a second two runs may overlap.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ENDED", "Run", "RunKey", "Scheduler", "run_status"]
+
+RunKey = tuple[str, str]  # (method key, groups setting: "none", "auto:0.8", "custom")
+ENDED = frozenset({"done", "cancelled", "error", "saved"})
+_SHOWN_STATUS = {"idle": "not started", "saved": "done"}
+
+
+@dataclass(eq=False)
+class Run:
+    """One method's computation under one groups setting.
+
+    Attributes
+    ----------
+    key : str
+        Method key (see :data:`~aefi_widget.widget.methods.METHOD_KEYS`).
+    groups : str
+        Groups setting: "none", "auto:<threshold>" or "custom".
+    engine : Engine or None
+        None when the run shows a saved result.
+    job : Job or SavedJob
+        The current job (replaced when a stopped run is continued).
+    user_paused : bool
+        Paused from the page or Python: the scheduler does not continue it by itself.
+    """
+
+    key: str
+    groups: str
+    engine: Any
+    job: Any
+    user_paused: bool = False
+    unsubscribe: Callable[[], None] = field(default=lambda: None, repr=False)
+
+    @property
+    def run_key(self) -> RunKey:
+        """(method key, groups setting)."""
+        return (self.key, self.groups)
+
+    @property
+    def ended(self) -> bool:
+        """Done, stopped, failed, or a saved result."""
+        return self.job.status in ENDED
+
+
+def run_status(run: Run | None, note: str = "") -> str:
+    """The selector's word for a run: "not started"/"running"/"paused"/"done"/"cancelled"/
+    "error", or "unavailable" when ``note`` says why it cannot run."""
+    if note:
+        return "unavailable"
+    if run is None:
+        return "not started"
+    status = str(run.job.status)
+    return _SHOWN_STATUS.get(status, status)
+
+
+class Scheduler:
+    """Keeps the runs and lets one compute at a time.
+
+    Parameters
+    ----------
+    on_change : callable(Run)
+        Called after every snapshot and status change of any run (on that run's worker thread,
+        or the caller's): keep it cheap (the explorer wakes its publisher).
+    """
+
+    def __init__(self, on_change: Callable[[Run], None]) -> None:
+        self._on_change = on_change
+        self._lock = threading.RLock()
+        self._runs: dict[RunKey, Run] = {}
+        self._stack: list[Run] = []  # asked and not ended; the last one computes
+
+    # ------------------------------------------------------------------ runs
+    def add(self, run: Run) -> Run:
+        """Keep ``run`` (not started) and follow its job."""
+        with self._lock:
+            self._runs[run.run_key] = run
+        self._follow(run)
+        return run
+
+    def get(self, key: RunKey) -> Run | None:
+        """The run for (method key, groups setting), or None."""
+        with self._lock:
+            return self._runs.get(key)
+
+    def runs(self) -> list[Run]:
+        """Every run, in the order they were added."""
+        with self._lock:
+            return list(self._runs.values())
+
+    def computing(self) -> Run | None:
+        """The run whose turn it is (None when every asked run ended)."""
+        with self._lock:
+            return self._stack[-1] if self._stack else None
+
+    def replace_job(self, run: Run, job: Any) -> None:
+        """Give ``run`` a new job (a stopped run continued) and ask for it."""
+        run.unsubscribe()
+        with self._lock:
+            run.job = job
+            run.user_paused = False
+        self._follow(run)
+        self.ask(run)
+
+    # ------------------------------------------------------------------ control
+    def ask(self, *runs: Run) -> None:
+        """Let the last of ``runs`` compute now; the others (in order) and the one computing
+        until now continue after it, each when the runs above it on the stack end."""
+        with self._lock:
+            wanted = [run for run in runs if not run.ended]
+            if not wanted:
+                return
+            previous = self.computing()
+            for run in wanted:
+                if run in self._stack:
+                    self._stack.remove(run)
+                self._stack.append(run)
+            top = self._stack[-1]
+            if previous is not None and previous is not top and not previous.user_paused:
+                previous.job.pause()
+            self._go(top)
+
+    def pause(self, run: Run) -> None:
+        """Pause ``run`` at its next chunk boundary; it stays paused until asked for again."""
+        with self._lock:
+            if run.ended:
+                return
+            run.user_paused = True
+            run.job.pause()
+
+    def stop(self, run: Run) -> None:
+        """Cancel ``run`` (its partial result is kept); the run below it continues."""
+        run.job.cancel()
+
+    def cancel_all(self) -> None:
+        """Cancel every run (closing the explorer)."""
+        with self._lock:
+            self._stack.clear()
+            runs = list(self._runs.values())
+        for run in runs:
+            run.unsubscribe()
+            run.job.cancel()
+
+    # ------------------------------------------------------------------ internals
+    def _go(self, run: Run) -> None:
+        run.user_paused = False
+        if run.job.status == "idle":
+            run.job.start()
+        else:
+            run.job.resume()
+
+    def _follow(self, run: Run) -> None:
+        job = run.job
+        run.unsubscribe = job.subscribe(lambda _job: self._notified(run, job))
+
+    def _notified(self, run: Run, job: Any) -> None:
+        if job.status in ENDED and job is run.job:
+            self._ended(run)
+        self._on_change(run)
+
+    def _ended(self, run: Run) -> None:
+        with self._lock:
+            if run not in self._stack:
+                return
+            was_top = self._stack[-1] is run
+            self._stack.remove(run)
+            if was_top and self._stack and not self._stack[-1].user_paused:
+                self._go(self._stack[-1])
