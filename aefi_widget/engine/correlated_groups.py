@@ -52,6 +52,7 @@ def correlated_groups(
     threshold: float = 0.8,
     method: str = "spearman",
     feature_names: Sequence[str] | None = None,
+    layer: str | None = None,
 ) -> dict[str, list[str]]:
     """Clusters of features whose absolute correlation links them at or above ``threshold``.
 
@@ -67,8 +68,8 @@ def correlated_groups(
 
     Parameters
     ----------
-    X : numpy.ndarray, torch.Tensor or pandas.DataFrame, shape (n_samples, n_features)
-        Numeric data, e.g. samples x genes, without NaN or inf, at least 3 rows. Not modified.
+    X : numpy.ndarray, torch.Tensor, pandas.DataFrame or anndata.AnnData, shape (n, d)
+        Numeric data, e.g. cells x genes, without NaN or inf, at least 3 rows. Not modified.
     threshold : float, default 0.8
         In (0, 1]. ``threshold=1`` groups only perfectly correlated features (duplicates and
         exact linear or, for Spearman, monotone copies, up to 1e-9 of rounding).
@@ -78,6 +79,9 @@ def correlated_groups(
     feature_names : sequence of str, optional
         One unique name per column; default the DataFrame's columns, else ``"x0"``, ``"x1"``, ...
         (the names the permutation-importance engine uses).
+    layer : str, optional
+        With an ``anndata.AnnData`` X (genes from ``var_names``): correlate
+        ``adata.layers[layer]`` instead of ``adata.X``.
 
     Returns
     -------
@@ -123,7 +127,7 @@ def correlated_groups(
     threshold = _checked_threshold(threshold)
     method = _checked_method(method)
     _check_rows(X)
-    tensor, names = as_feature_matrix(X, feature_names, torch.float64, torch.device("cpu"))
+    tensor, names = as_feature_matrix(X, feature_names, torch.float64, torch.device("cpu"), layer)
     values = tensor.numpy()  # a private float64 copy: safe to overwrite
     del tensor
     variances = values.var(axis=0)
