@@ -1,0 +1,280 @@
+"""Anytime answers end to end (issue 10): the gradient first look, and the certified top-k
+permutation run against the full run, on the seed-like autoencoder, in one process.
+
+Usage::
+
+    python benchmarks/bench_anytime.py                       # d=1000, n=950, 50 repeats: ~25 min
+    python benchmarks/bench_anytime.py --threads 1           # the same on one core (shared machine)
+    python benchmarks/bench_anytime.py --d 200 --repeats 10  # a quick look: about a minute
+
+Needs shap, a benchmark-only dependency: ``pip install "torch==<your torch version>" shap`` (pin
+torch, or pip may replace your torch build); ``--skip-shap`` leaves its rows out.
+
+The problem is ``build_problem`` of bench_permutation: :mod:`aefi_widget.demo`'s seed-like
+autoencoder trained as there (``--epochs``) on ``make_correlated_data(n, d)``. Then:
+
+1. **First look**, end to end (set-up included), in interleaved rounds (medians), each with the
+   overlap of its top-k by mean |attribution| with the full permutation run's top-k:
+   ``aefi.gradient_importance(method="integrated_gradients", steps=2)`` (2 Gauss-Legendre points
+   on the straight path from the mean of X, per-sample mse against the unperturbed sample, all n
+   samples); captum's ``IntegratedGradients`` on the per-sample mse wrapper with the same points,
+   baseline and samples (bench_gradients' ``captum_integrated_gradients``); and
+   ``shap.GradientExplainer`` (expected gradients) on the same per-sample mse wrapper with the mean
+   of X as its one background row, so that it estimates the same path integral by ``nsamples``
+   random points per sample: 2 (like for like) and, timed once, shap's default 200. shap's
+   explainer has no per-row target argument, so the wrapper's target is set to each sample in turn
+   and shap is called once per sample (its own loop is per sample too).
+2. **Certified top-k vs full run**: ``PermutationImportance(n_repeats=R, seed=0, top_k=k)`` and
+   the full ``n_repeats=R`` run: seconds, evaluations (permuted samples), certified set, top-k by
+   mean; checks that the racing run's evaluations equal its computed (unit, repeat) estimates
+   times the samples per repeat, that each of those estimates equals the full run's bit for bit,
+   and that every certified name is in the full run's top-k.
+3. **Race settings**: the race is a pure function of the finished numbers, so it is replayed on
+   the full run's estimates for other ``confidence`` / ``min_repeats`` (the default replay must
+   reproduce the engine's run exactly, and the script says so).
+
+Targets (issue 10): first look <= 2 s; certified top-20 with <= 25 % of the full run's
+evaluations; the racing run's top-20 by mean shares >= 19 names with the full run's top-20 and
+every certified name is in it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from bench_gradients import captum_integrated_gradients, interleaved
+from bench_permutation import build_problem, describe_rates, matmul_gflops, timed
+
+import aefi_widget as aefi
+from aefi_widget.engine.permutation_race import RaceSettings
+from aefi_widget.result import ranking_order
+
+FIRST_LOOK_SECONDS = 2.0
+MAX_FRACTION = 0.25
+RACE_VARIANTS = ((0.95, 3), (0.95, 2), (0.95, 5), (0.90, 3), (0.80, 3), (0.99, 3))
+
+
+class PerSampleMSE(torch.nn.Module):
+    """``z`` (rows, d) -> (rows, 1) mse of ``model(z)`` against ``target`` (1, d) or (rows, d):
+    the per-sample reconstruction error as a single-output model, for shap."""
+
+    def __init__(self, model: torch.nn.Module, target: torch.Tensor) -> None:
+        super().__init__()
+        self.model, self.target = model, target
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return ((self.model(z) - self.target) ** 2).mean(dim=1, keepdim=True)
+
+
+def shap_expected_gradients(
+    model: torch.nn.Module, X: torch.Tensor, baseline: torch.Tensor, nsamples: int
+) -> np.ndarray:
+    """(n, d) shap GradientExplainer attributions of each sample's mse against itself, with the
+    single background row ``baseline`` (d,) and ``nsamples`` random path points per sample."""
+    import shap
+
+    wrapper = PerSampleMSE(model, X[:1])
+    explainer = shap.GradientExplainer(wrapper, baseline[None, :])
+    rows = []
+    for j in range(len(X)):
+        wrapper.target = X[j : j + 1]
+        values = explainer.shap_values(X[j : j + 1], nsamples=nsamples, rseed=j)
+        rows.append(np.asarray(values).reshape(-1))
+    return np.stack(rows)
+
+
+def top_of(values: np.ndarray, names: Sequence[str], k: int) -> set[str]:
+    """Names of the k largest entries of ``values`` (F,), ties by index, NaN last."""
+    return {names[i] for i in ranking_order(values)[:k]}
+
+
+def replay_race(full: np.ndarray, settings: RaceSettings) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The engine's race on the full run's (F, R) estimates: each round gives the unsettled
+    units their next repeat, then decides. Returns the (F, R) estimates it would compute (NaN
+    elsewhere), the settled-inside mask and whether the set was certified."""
+    values = np.full_like(full, np.nan)
+    decision = None
+    for r in range(full.shape[1]):
+        active = np.ones(len(full), bool) if decision is None else ~decision.settled
+        values[active, r] = full[active, r]
+        decision = settings.decide(values[:, : r + 1], decision)
+        if decision.certified:
+            break
+    assert decision is not None
+    return values, decision.settled_in, decision.certified
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--d", type=int, default=1000, help="features (default 1000)")
+    parser.add_argument("--n", type=int, default=950, help="samples (default 950)")
+    parser.add_argument("--repeats", type=int, default=50, help="n_repeats (default 50)")
+    parser.add_argument("--top-k", type=int, default=20, help="top_k (default 20)")
+    parser.add_argument("--steps", type=int, default=2, help="first-look IG steps (default 2)")
+    parser.add_argument("--epochs", type=int, default=30, help="training epochs of the AE")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved first-look rounds")
+    parser.add_argument("--shap-default-samples", type=int, default=200,
+                        help="nsamples of the shap row timed once (0: leave it out)")  # fmt: skip
+    parser.add_argument("--skip-shap", action="store_true", help="leave the shap rows out")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--matmul-size", type=int, default=2048, help="side of the timed matmul")
+    return parser.parse_args(argv)
+
+
+def first_look_table(
+    model: torch.nn.Module, X: torch.Tensor, args: argparse.Namespace
+) -> tuple[dict[str, float], dict[str, np.ndarray], np.ndarray]:
+    """Seconds and global values (F,) (mean |attribution| over samples) of each first look, and
+    the aefi result's per-sample attributions."""
+    steps = args.steps
+    baseline = aefi.GradientImportance(model, X, steps=steps).baseline_row
+    functions: dict[str, Callable[[], Any]] = {
+        f"aefi IG {steps} steps": lambda: aefi.gradient_importance(
+            model, X, method="integrated_gradients", steps=steps
+        ),
+        f"captum IG {steps} steps": lambda: captum_integrated_gradients(model, X, baseline, steps),
+    }
+    if not args.skip_shap:
+        functions[f"shap GradientExplainer {steps} samples"] = lambda: shap_expected_gradients(
+            model, X, baseline, steps
+        )
+    medians, results = interleaved(functions, args.rounds)
+    aefi_result = results[f"aefi IG {steps} steps"]
+    values = {name: np.abs(np.asarray(r)).mean(axis=0) for name, r in results.items()
+              if not isinstance(r, aefi.ImportanceResult)}  # fmt: skip
+    values[f"aefi IG {steps} steps"] = aefi_result.summary(sort=False)["mean"].to_numpy()
+    if not args.skip_shap and args.shap_default_samples > 0:
+        ns = args.shap_default_samples
+        name = f"shap GradientExplainer {ns} samples (once)"
+        medians[name], attributions = timed(lambda: shap_expected_gradients(model, X, baseline, ns))
+        values[name] = np.abs(attributions).mean(axis=0)
+    return medians, values, aefi_result.extras["per_sample"]
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark, print the tables, return the headline numbers."""
+    args = parse_args(argv)
+    if not args.skip_shap:
+        try:
+            import shap  # noqa: F401
+        except ImportError:
+            sys.exit(f'shap is missing: pip install "torch=={torch.__version__.split("+")[0]}" '
+                     "shap (pinning torch keeps your build), or pass --skip-shap")  # fmt: skip
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    d, n, R, k = args.d, args.n, args.repeats, args.top_k
+    print(f"d={d} n={n} n_repeats={R} top_k={k} first-look steps={args.steps} torch "
+          f"{torch.__version__}, {torch.get_num_threads()} threads, load average "
+          f"{os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
+    model, X = build_problem(d, n, args.epochs)
+    model.eval()
+    rates = matmul_gflops(args.matmul_size)
+    print(f"float32 matmul rate: {describe_rates(rates)}", flush=True)
+
+    looks, look_values, per_sample = first_look_table(model, X, args)
+    print("first looks timed", flush=True)
+
+    race_seconds, race = timed(
+        lambda: aefi.PermutationImportance(model, X, n_repeats=R, seed=0, top_k=k).run()
+    )
+    print(f"certified top-{k} run: {race_seconds:.1f} s", flush=True)
+    full_seconds, full = timed(
+        lambda: aefi.PermutationImportance(model, X, n_repeats=R, seed=0).run()
+    )
+    print(f"full run: {full_seconds:.1f} s", flush=True)
+    names = full.feature_names
+    full_top = set(full.top(k))
+
+    # 1. First look.
+    aefi_look = f"aefi IG {args.steps} steps"
+    print(f"\nFirst look, end to end (median of {args.rounds} interleaved rounds unless 'once'), "
+          f"n={n}, d={d}; overlap = top-{k} by mean |attribution| vs the full permutation "
+          f"run's top-{k}")  # fmt: skip
+    print(f"{'method':<46}{'seconds':>9}{'vs aefi':>9}{'overlap':>9}{'vs aefi top':>13}")
+    aefi_top = top_of(look_values[aefi_look], names, k)
+    for name, seconds in looks.items():
+        top = top_of(look_values[name], names, k)
+        print(f"{name:<46}{seconds:>9.2f}{seconds / looks[aefi_look]:>9.2f}"
+              f"{len(top & full_top):>6}/{k}{len(top & aefi_top):>10}/{k}")  # fmt: skip
+    completeness = np.abs(per_sample.sum(axis=1)).mean()
+    print(f"(aefi mean |sum of attributions| per sample: {completeness:.3g}; baseline error "
+          f"{full.baseline_error:.4g})")  # fmt: skip
+
+    # 2. Certified top-k against the full run.
+    certified = race.certified_top_k or []
+    computed = np.isfinite(race.importances)
+    m = race.settings["samples_per_repeat"]
+    same_numbers = np.array_equal(race.importances[computed], full.importances[computed])
+    spent_ok = race.evaluations_done == int(computed.sum()) * m
+    fraction = race.evaluations_done / full.evaluations_done
+    race_top = set(race.top(k))
+    rounds = int(computed.any(axis=0).sum())
+    print(f"\nCertified top-{k} (confidence {race.settings['confidence']}, min_repeats "
+          f"{race.settings['min_repeats']}) vs the full {R}-repeat run, same process")  # fmt: skip
+    print(f"{'run':<28}{'seconds':>9}{'evaluations':>14}{'fraction':>10}{'rounds':>8}"
+          f"{'certified':>11}{'top-k by mean in full top-k':>29}")  # fmt: skip
+    print(f"{'full, n_repeats=' + str(R):<28}{full_seconds:>9.1f}{full.evaluations_done:>14,}"
+          f"{1:>10.1%}{R:>8}{'-':>11}{k:>26}/{k}")  # fmt: skip
+    print(f"{'top_k=' + str(k):<28}{race_seconds:>9.1f}{race.evaluations_done:>14,}"
+          f"{fraction:>10.1%}{rounds:>8}{len(certified):>8}/{k}"
+          f"{len(race_top & full_top):>26}/{k}")  # fmt: skip
+    outside = sorted(set(certified) - full_top)
+    print(
+        f"checks: evaluations_done = computed estimates x {m} samples: {spent_ok}; computed "
+        f"estimates equal the full run's bit for bit: {same_numbers}; certified names outside "
+        f"the full top-{k}: {outside or 'none'}; time ratio {race_seconds / full_seconds:.1%}"
+    )
+    done = race.summary()["n_done"].to_numpy()
+    print(f"repeats per unit in the racing run: median {np.median(done):.0f}, "
+          f"{int((done >= R).sum())} units ran all {R}")  # fmt: skip
+
+    # 3. Race settings, replayed on the full run's estimates.
+    print("\nRace settings replayed on the full run's estimates (fraction of its evaluations)")
+    print(f"{'confidence':>10}{'min_repeats':>12}{'fraction':>10}{'certified':>11}"
+          f"{'in full top-k':>15}{'top-k by mean':>15}")  # fmt: skip
+    for confidence, min_repeats in RACE_VARIANTS:
+        settings = RaceSettings(k, confidence, min(min_repeats, R), R)
+        values, inside, _ = replay_race(full.importances, settings)
+        spent = np.isfinite(values)
+        if (confidence, min_repeats) == (0.95, 3):
+            matches = np.array_equal(spent, computed) and set(
+                np.asarray(names)[inside]) == set(certified)  # fmt: skip
+            print(f"(default replay reproduces the engine's run: {matches})")
+        mean = np.nanmean(values, axis=1)
+        got = {names[i] for i in np.flatnonzero(inside)}
+        print(f"{confidence:>10.2f}{min_repeats:>12}{spent.sum() / spent.size:>10.1%}"
+              f"{len(got):>8}/{k}{len(got & full_top):>12}/{len(got)}"
+              f"{len(top_of(mean, names, k) & full_top):>12}/{k}")  # fmt: skip
+
+    # Targets.
+    look_seconds = looks[aefi_look]
+    print("\nTargets (issue 10):")
+    print(f"  first look <= {FIRST_LOOK_SECONDS:.0f} s: {look_seconds:.2f} s -> "
+          f"{'met' if look_seconds <= FIRST_LOOK_SECONDS else 'MISSED'}")  # fmt: skip
+    settled = len(certified) == k
+    print(f"  top-{k} certified with <= {MAX_FRACTION:.0%} of the evaluations: "
+          f"{len(certified)}/{k} certified with {fraction:.1%} -> "
+          f"{'met' if settled and fraction <= MAX_FRACTION else 'MISSED'}")  # fmt: skip
+    overlap = len(race_top & full_top)
+    print(f"  top-{k} by mean shares >= {k - 1} names with the full top-{k}: {overlap} -> "
+          f"{'met' if overlap >= k - 1 else 'MISSED'}")  # fmt: skip
+    print(f"  every certified name in the full top-{k}: {not outside} -> "
+          f"{'met' if not outside else 'MISSED'}")  # fmt: skip
+    rates_after = matmul_gflops(args.matmul_size)
+    print(f"\nmatmul rate before: {describe_rates(rates)}; after: {describe_rates(rates_after)}; "
+          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    if not 0.8 < max(rates_after.values()) / max(rates.values()) < 1.25:
+        print("WARNING: the matmul rate changed by more than 20 %: timings are noisy, rerun")
+    return {"first_look_s": look_seconds, "fraction": fraction, "overlap": overlap,
+            "certified": certified, "outside": outside, "race_s": race_seconds,
+            "full_s": full_seconds}  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
