@@ -179,7 +179,7 @@ def as_feature_matrix(
         array = X
     else:
         raise TypeError(
-            f"X must be a torch.Tensor, numpy.ndarray, pandas.DataFrame or anndata.AnnData, got "
+            f"X must be a torch.Tensor, numpy.ndarray or pandas.DataFrame (or an AnnData), got "
             f"{type(X).__module__}.{type(X).__name__}; {_conversion_hint(X)}"
         )
 
