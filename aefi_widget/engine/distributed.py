@@ -19,7 +19,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["WorkerSpec", "check_client", "chunks_on_cluster"]
+__all__ = [
+    "WorkerSpec",
+    "check_client",
+    "chunk_source",
+    "chunks_here",
+    "chunks_on_cluster",
+    "plan_positions",
+]
+
+# (position, the chunk's result, seconds spent on it): what a chunk source yields, in order.
+Chunk = tuple[tuple[int, int], Any, float]
 
 # Tasks in flight per worker thread: enough to keep every worker busy while results travel,
 # few enough to bound memory and make cancel cheap.
@@ -69,6 +79,37 @@ def _engine_for(spec: WorkerSpec) -> Any:
         return engine
 
 
+def plan_positions(plan: Any, round_: int, chunk: int) -> Iterator[tuple[int, int]]:
+    """Positions of a :class:`~aefi_widget.engine.plan.Plan` from (round, chunk) to the end."""
+    while round_ < plan.n_repeats:
+        yield round_, chunk
+        round_, chunk = plan.advance(round_, chunk)
+
+
+def chunks_here(
+    chunk_sums: Callable[[Any, int, int], Any], plan: Any, positions: Iterator[tuple[int, int]]
+) -> Iterator[Chunk]:
+    """Yield ``(position, chunk_sums(plan, *position), seconds)`` computed in this process."""
+    for position in positions:
+        started = time.perf_counter()
+        sums = chunk_sums(plan, *position)
+        yield position, sums, time.perf_counter() - started
+
+
+def chunk_source(
+    client: Any,
+    worker_spec: Callable[[], WorkerSpec],
+    chunk_sums: Callable[[Any, int, int], Any],
+    plan: Any,
+    positions: Iterator[tuple[int, int]],
+) -> Iterator[Chunk]:
+    """The chunks at ``positions``, in order: here (``client`` None) or on the Dask cluster,
+    where ``worker_spec()`` (called only then) tells each worker how to rebuild the engine."""
+    if client is None:
+        return chunks_here(chunk_sums, plan, positions)
+    return chunks_on_cluster(client, worker_spec(), plan, positions)
+
+
 def _run_chunk(spec: WorkerSpec, plan: Any, round_: int, chunk: int) -> tuple[Any, float]:
     """Task body: the chunk's sums and the seconds the worker spent on it."""
     started = time.perf_counter()
@@ -78,7 +119,7 @@ def _run_chunk(spec: WorkerSpec, plan: Any, round_: int, chunk: int) -> tuple[An
 
 def chunks_on_cluster(
     client: Any, spec: WorkerSpec, plan: Any, positions: Iterator[tuple[int, int]]
-) -> Iterator[tuple[tuple[int, int], Any, float]]:
+) -> Iterator[Chunk]:
     """Yield ``(position, sums, seconds)`` for each plan position, in order, computed by Dask.
 
     Keeps a bounded number of tasks in flight; closing the generator (pause, cancel, error)
@@ -106,7 +147,7 @@ def _submit(client: Any, shared: Any, plan: Any, position: tuple[int, int]) -> A
     return client.submit(_run_chunk, shared, plan, *position, pure=False, retries=0)
 
 
-def _take(queue: deque[tuple[tuple[int, int], Any]]) -> tuple[tuple[int, int], Any, float]:
+def _take(queue: deque[tuple[tuple[int, int], Any]]) -> Chunk:
     position, future = queue.popleft()
     try:
         sums, seconds = future.result()
