@@ -25,7 +25,6 @@ import math
 import numbers
 import os
 import secrets
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -33,16 +32,18 @@ import numpy as np
 import torch
 
 from aefi_widget.engine.calls import aligned
+from aefi_widget.engine.distributed import WorkerSpec, check_client
 from aefi_widget.engine.fingerprint import tensor_digest
 from aefi_widget.engine.forward import activation_floats_per_row
 from aefi_widget.engine.groups import resolve_groups
 from aefi_widget.engine.inputs import check_int, resolve_units
 from aefi_widget.engine.metrics import MetricFn
-from aefi_widget.engine.permutations import permutations
 from aefi_widget.engine.resume_checks import run_identity
 from aefi_widget.engine.runner import IncrementalMethod
 from aefi_widget.engine.session import ModelSession
 from aefi_widget.engine.shapley_inputs import all_orders, background_rows
+from aefi_widget.engine.shapley_loop import walks_here, walks_on_cluster
+from aefi_widget.engine.shapley_schedule import Schedule
 from aefi_widget.engine.shapley_state import ShapleyState
 from aefi_widget.engine.shapley_walk import Background, BatchWalk, UnitTable, empty_losses
 from aefi_widget.result import ImportanceResult, ResumeState
@@ -95,8 +96,9 @@ class ShapleyImportance(IncrementalMethod):
         The loss of a prediction: per sample, over outputs. A callable gets (rows, d) float64
         predictions and targets. "mse" averages over outputs: multiply by d to compare with
         ``sage``'s "mse", which sums.
-    feature_names, seed, device, progress, checkpoint, checkpoint_every
-        As for :class:`~aefi_widget.PermutationImportance` (seed None draws one).
+    feature_names, seed, device, progress, checkpoint, checkpoint_every, client
+        As for :class:`~aefi_widget.PermutationImportance` (seed None draws one). With a
+        ``client``, a Dask task walks about 0.25 s of samples; the numbers are the same.
     batch_size : int, optional
         Model rows per forward call (whole samples: each takes B rows per walk). The numbers
         never depend on it.
@@ -131,8 +133,10 @@ class ShapleyImportance(IncrementalMethod):
         progress: bool = False,
         checkpoint: str | os.PathLike[str] | None = None,
         checkpoint_every: float = 5.0,
+        client: Any = None,
         _forward_path: str = "auto",
     ) -> None:
+        self.client = check_client(client)
         if isinstance(n_permutations, str) and n_permutations != "all":
             raise TypeError(
                 f"n_permutations must be an integer, 'all' or None, got {n_permutations!r}"
@@ -187,9 +191,21 @@ class ShapleyImportance(IncrementalMethod):
         self.sample_rows = aligned(self.background_rows.shape[0]) * self.walks_per_sample
         self.call_rows = batch_size or self._auto_call_rows()
         self.samples_per_batch = max(1, self.call_rows // self.sample_rows)
-        self._expected_columns = min(2, self.max_columns)
+        self.schedule = Schedule(
+            self.n_samples, len(self.units), self.seed, self.all_orders, self.antithetic,
+            self.max_columns, self.tol, self.samples_per_batch,
+        )  # fmt: skip
         self._identity: dict[str, str] | None = None
         self._prepared: tuple[Background, UnitTable, torch.Tensor, torch.Tensor] | None = None
+        # What a Dask worker needs to rebuild this engine (the model and X travel apart, once):
+        # the resolved background rows and groups, so a worker draws and clusters nothing.
+        self.worker_keywords = {
+            "background": self.background_rows.cpu(), "n_permutations": n_permutations,
+            "groups": {name: list(members) for name, members in self.groups.items()} or None,
+            "tol": tol, "antithetic": antithetic, "metric": metric, "seed": self.seed,
+            "feature_names": list(self.output_names), "device": device,
+            "batch_size": batch_size, "_forward_path": _forward_path,
+        }  # fmt: skip
 
     # ------------------------------------------------------------------ public API
     @property
@@ -212,7 +228,9 @@ class ShapleyImportance(IncrementalMethod):
         """Evaluations of the run: to the cap, or (n_permutations=None) to the columns the
         convergence rate predicts so far."""
         known = self.n_permutations is not None
-        return (self.max_columns if known else self._expected_columns) * self.evaluations_per_column
+        return (
+            self.max_columns if known else self.schedule.expected_columns
+        ) * self.evaluations_per_column
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -253,64 +271,69 @@ class ShapleyImportance(IncrementalMethod):
 
     def compute(self, resume: ImportanceResult | None) -> Iterator[ImportanceResult]:
         """Batches of samples walked through all F steps; a snapshot about every 0.25 s."""
+        return self.compute_on(resume, self.client)
+
+    def compute_on(
+        self, resume: ImportanceResult | None, client: Any
+    ) -> Iterator[ImportanceResult]:
+        """:meth:`compute`, with the batches walked on Dask ``client`` when it is not None."""
+        client = check_client(client)
         identity = self.identity()
         if resume is None or (resume.resume is None and resume.evaluations_done == 0):
             state = ShapleyState(self.n_features, self.n_samples)
         else:
             state = ShapleyState.resumed(resume, identity, self.feature_names, self.n_samples,
                                          self.max_columns)  # fmt: skip
-        self._update_expected(state)
-        if self._finished(state):
+        self.schedule.update_expected(state)
+        if self.schedule.finished(state):
             return
-        background, units, targets, empty = self._prepare()
-        boundary = state.resume_state(identity)
-        while True:
-            columns, samples = self._next_batch(state)
-            orders = self.orders(columns, samples)
-            walk_samples = samples
-            if self.antithetic:
-                orders = np.concatenate([orders, orders[:, ::-1]])
-                walk_samples = np.concatenate([samples, samples])
-            walk = BatchWalk(self.session, background, units, walk_samples, orders, targets, empty)
-            done_before = self._evaluations_done(state)
+        self._prepare()  # here too: v(empty) and v(all) for the snapshots
+        if client is None:
+            yield from walks_here(
+                state, self.schedule, identity, self._walk, self.session.computing,
+                self._snapshot, _TARGET_CHUNK_SECONDS,
+            )  # fmt: skip
+        else:
+            yield from walks_on_cluster(
+                client, self._worker_spec(), state, self.schedule, identity,
+                self._task_samples(), self._snapshot,
+            )  # fmt: skip
+
+    def chunk_sums(self, plan: Any, start: int, stop: int) -> np.ndarray:
+        """(K, F) float64 contributions of the walks of flat positions ``[start, stop)``
+        (position = column * n + sample; antithetic pairs averaged): the unit of work on a Dask
+        worker. A pure function of the positions (and the model and data): every walk's numbers
+        are independent of the walks that share its calls (:mod:`.shapley_walk`)."""
+        walk = self._walk(*self.schedule.walks(start, stop))
+        with self.session.computing():
             while not walk.done:
-                started = time.perf_counter()
-                with self.session.computing():
-                    walk.step()  # at least one step per stretch
-                    while not walk.done and time.perf_counter() - started < _TARGET_CHUNK_SECONDS:
-                        walk.step()
-                state.elapsed_s += time.perf_counter() - started
-                if not walk.done:  # progress only: the resume state stays at the batch start
-                    partial = done_before + walk.steps_done * walk.walks
-                    yield self._snapshot(state, boundary, partial, False)
-            contributions = walk.contributions.cpu().numpy()
-            if self.antithetic:
-                contributions = (contributions[: len(samples)] + contributions[len(samples) :]) / 2
-            stop = self._absorb(state, columns, samples, contributions)
-            boundary = state.resume_state(identity)
-            yield self._snapshot(state, boundary, self._evaluations_done(state), stop)
-            if stop:
-                return
+                walk.step()
+        return walk.sample_contributions()
+
+    def _walk(self, columns: np.ndarray, samples: np.ndarray) -> BatchWalk:
+        """The walks of ``samples`` (K,) in ``columns`` (K,), each reversed too (antithetic)."""
+        background, units, targets, empty = self._prepare()
+        orders = self.schedule.orders(columns, samples)
+        return BatchWalk(self.session, background, units, samples, orders, targets, empty,
+                         self.antithetic)  # fmt: skip
+
+    def _task_samples(self) -> int:
+        """Samples per cluster task: about ``_TARGET_CHUNK_SECONDS`` of walking (F steps of
+        ``sample_rows`` rows each per sample), so cancel answers quickly; 1 to a local batch."""
+        rows = self.session.rows_per_chunk(_TARGET_CHUNK_SECONDS)
+        return max(1, min(self.samples_per_batch, rows // (self.sample_rows * self.n_features)))
+
+    def _worker_spec(self) -> WorkerSpec:
+        return WorkerSpec(ShapleyImportance, self.session.model, self.session.X.cpu(),
+                          self.worker_keywords)  # fmt: skip
 
     def finished(self, resume: ImportanceResult) -> ImportanceResult:
         state = ShapleyState.resumed(resume, self.identity(), self.feature_names, self.n_samples,
                                      self.max_columns)  # fmt: skip
-        self._update_expected(state)
-        stop = self._finished(state)
+        self.schedule.update_expected(state)
+        stop = self.schedule.finished(state)
         return self._snapshot(state, state.resume_state(self.identity()),
-                              self._evaluations_done(state), stop)  # fmt: skip
-
-    def orders(self, columns: np.ndarray, samples: np.ndarray) -> np.ndarray:
-        """The orderings (len(samples), F) int64 of ``samples`` in ``columns`` (both (K,)):
-        permutations of the units from (seed, column, sample), or (``"all"``) ordering
-        (column + sample) mod L of the enumerated list."""
-        if self.all_orders is not None:
-            return self.all_orders[(columns + samples) % len(self.all_orders)]
-        orders = np.empty((len(samples), self.n_features), dtype=np.int64)
-        for column in np.unique(columns):
-            where = columns == column
-            orders[where] = permutations(self.seed, int(column), samples[where], self.n_features)
-        return orders
+                              self.schedule.evaluations_done(state), stop)  # fmt: skip
 
     # ------------------------------------------------------------------ internals
     def _auto_call_rows(self) -> int:
@@ -334,52 +357,6 @@ class ShapleyImportance(IncrementalMethod):
             empty = empty_losses(session, background, targets)
             self._prepared = (background, units, targets, empty)
         return self._prepared
-
-    def _next_batch(self, state: ShapleyState) -> tuple[np.ndarray, np.ndarray]:
-        """Columns and samples (K,) of the next batch: up to ``samples_per_batch`` samples, in
-        column order, across column ends (small problems then fill their forward calls). With
-        a convergence check to come, no further than the columns the run is expected to need:
-        columns beyond the one where it stops are computed in vain (and dropped)."""
-        n, column, sample = self.n_samples, state.column, state.sample
-        span = self.samples_per_batch
-        if self.all_orders is None:
-            span = min(span, max(n - sample, (self._expected_columns - column) * n - sample))
-        start = column * n + sample
-        flat = np.arange(start, min(start + span, self.max_columns * n))
-        return flat // n, flat % n
-
-    def _absorb(
-        self, state: ShapleyState, columns: np.ndarray, samples: np.ndarray, values: np.ndarray
-    ) -> bool:
-        """Add a batch's (K, F) contributions column by column; True when the run is done
-        (columns computed beyond the stopping one are dropped)."""
-        for column in np.unique(columns):
-            where = np.flatnonzero(columns == column)
-            if state.absorb(int(samples[where[0]]), values[where]):
-                self._update_expected(state)
-                if self._finished(state):
-                    return True
-        return False
-
-    def _finished(self, state: ShapleyState) -> bool:
-        if state.column >= self.max_columns:
-            return True
-        return self.all_orders is None and state.converged(self.tol)
-
-    def _update_expected(self, state: ShapleyState) -> None:
-        """Columns a run to convergence will likely need: R (ratio / tol)^2 (SE ~ 1/sqrt(R))."""
-        R = state.column
-        if R < 2 or state.ratio is None or not math.isfinite(state.ratio):
-            expected = max(2, R + 1)
-        elif state.converged(self.tol):
-            expected = R
-        else:
-            expected = max(R + 1, math.ceil(R * (state.ratio / self.tol) ** 2))
-        self._expected_columns = min(expected, self.max_columns)
-
-    def _evaluations_done(self, state: ShapleyState) -> int:
-        walks = (state.column * self.n_samples + state.sample) * self.walks_per_sample
-        return walks * self.n_features
 
     def _snapshot(
         self, state: ShapleyState, resume: ResumeState | None, evaluations_done: int, final: bool

@@ -130,14 +130,16 @@ class BatchWalk:
     session : ModelSession
     background : Background
     units : UnitTable
-    samples : (W,) int64 array
+    samples : (K,) int64 array
         The sample (row of X) of every walk.
-    orders : (W, F) int64 array
+    orders : (K, F) int64 array
         Every walk's ordering of the F units.
     targets : (n, d) float64 tensor
         X, the targets of the loss.
     empty : (n,) float64 tensor
         Loss of the empty coalition per sample (:func:`empty_losses`).
+    antithetic : bool, default False
+        Also walk every ordering reversed: W = 2K walks, the reversed ones after.
     """
 
     def __init__(
@@ -149,8 +151,13 @@ class BatchWalk:
         orders: np.ndarray,
         targets: torch.Tensor,
         empty: torch.Tensor,
+        antithetic: bool = False,
     ) -> None:
         device = session.device
+        self.samples = len(samples)
+        if antithetic:
+            orders = np.concatenate([orders, orders[:, ::-1]])
+            samples = np.concatenate([samples, samples])
         self.session, self.background, self.units = session, background, units
         index = torch.as_tensor(samples, device=device)
         self.walks, self.n_units = orders.shape
@@ -171,6 +178,15 @@ class BatchWalk:
     @property
     def done(self) -> bool:
         return self.steps_done == self.n_units
+
+    def sample_contributions(self) -> np.ndarray:
+        """(K, F) float64 contributions per sample of the finished walks (antithetic: the mean
+        of each ordering and its reverse)."""
+        contributions = self.contributions.cpu().numpy()
+        if self.walks > self.samples:
+            k = self.samples
+            contributions = (contributions[:k] + contributions[k:]) / 2
+        return contributions
 
     def step(self) -> None:
         """Add every walk's next unit, run the model, record the contributions."""
