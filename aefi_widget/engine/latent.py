@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from aefi_widget.engine.distributed import check_client
 from aefi_widget.engine.inputs import check_int
 from aefi_widget.engine.latent_encoder import EncoderSession
 from aefi_widget.engine.latent_gradient import gradient_times_input
@@ -47,6 +48,7 @@ def latent_importance(
     seed: int | None = 0,
     device: str | torch.device | None = None,
     batch_size: int | None = None,
+    client: Any = None,
 ) -> ImportanceResult:
     """How each input drives each latent dimension of ``model``'s encoder, on the samples X.
 
@@ -85,6 +87,10 @@ def latent_importance(
         Samples per encoder call (``"permutation"``: shuffled samples; ``"gradient"``: samples
         per forward/backward batch). Permutation numbers never depend on it; gradient numbers
         agree across batch sizes to rounding.
+    client : dask.distributed.Client, optional
+        ``"permutation"``: compute the chunks on this Dask cluster, with the same numbers.
+        ``"gradient"`` and ``"mutual_information"`` are one pass over X and always run in this
+        process (the client is checked, not used).
 
     Returns
     -------
@@ -107,8 +113,9 @@ def latent_importance(
     if method == "permutation":
         return LatentPermutation(
             model, X, encoder=encoder, feature_names=feature_names, n_repeats=n_repeats,
-            seed=seed, device=device, batch_size=batch_size,
+            seed=seed, device=device, batch_size=batch_size, client=client,
         ).run()  # fmt: skip
+    check_client(client)
     check_int(n_repeats, "n_repeats", 1)
     if batch_size is not None:
         check_int(batch_size, "batch_size", 1)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -27,6 +26,7 @@ import torch
 
 from aefi_widget.engine.allocator import settle_heap
 from aefi_widget.engine.calls import Scratch, place_segments
+from aefi_widget.engine.distributed import WorkerSpec, check_client, chunk_source, plan_positions
 from aefi_widget.engine.inputs import check_int
 from aefi_widget.engine.latent_encoder import EncoderCodes, EncoderSession
 from aefi_widget.engine.latent_state import LatentRunState
@@ -83,6 +83,9 @@ class LatentPermutation(IncrementalMethod):
         Save the run's state there every ``checkpoint_every`` seconds; a later run with the same
         path, encoder, data and settings continues from it.
     checkpoint_every : float, default 5.0
+    client : dask.distributed.Client, optional
+        Compute the chunks on this Dask cluster (the model, encoder and X are sent to each
+        worker once); the numbers are the same as here.
     """
 
     description = "latent permutation importance"
@@ -101,7 +104,9 @@ class LatentPermutation(IncrementalMethod):
         progress: bool = False,
         checkpoint: str | os.PathLike[str] | None = None,
         checkpoint_every: float = 5.0,
+        client: Any = None,
     ) -> None:
+        self.client = check_client(client)
         self.n_repeats = check_int(n_repeats, "n_repeats", 1)
         if seed is None:
             seed = secrets.randbits(63)
@@ -135,6 +140,14 @@ class LatentPermutation(IncrementalMethod):
         else:
             self.batch_rows = self.call_rows = batch_size
         self._identity: dict[str, str] | None = None
+        # What a Dask worker needs to rebuild this engine (sent once, with the model and the
+        # prepared X): the encoder found here (and the model it may be part of, pickled
+        # together), and the same batch_size, so the unshuffled codes use the same calls.
+        self.worker_keywords = {
+            "encoder": session.encoder, "feature_names": list(self.feature_names),
+            "n_repeats": self.n_repeats, "seed": self.seed, "device": device,
+            "batch_size": batch_size,
+        }  # fmt: skip
 
     # ------------------------------------------------------------------ public API
     @property
@@ -183,31 +196,52 @@ class LatentPermutation(IncrementalMethod):
 
     def compute(self, resume: ImportanceResult | None) -> Iterator[ImportanceResult]:
         """The work loop: a chunk of encoder calls, then a snapshot per finished round or chunk."""
+        return self.compute_on(resume, self.client)
+
+    def compute_on(
+        self, resume: ImportanceResult | None, client: Any
+    ) -> Iterator[ImportanceResult]:
+        """:meth:`compute`, with the chunks on Dask ``client`` when it is not None."""
+        client = check_client(client)
         state = self._state(resume)
         identity = self.identity()
-        codes = self.session.codes(self.call_rows)
         plan = state.plan
-        if self.session.device.type == "cpu":
-            settle_heap()
-        while state.round < self.n_repeats:
-            started = time.perf_counter()
-            calls = plan.calls(state.round, state.chunk)
-            next_round, next_chunk = plan.advance(state.round, state.chunk)
-            segments: list[Segment] = []
-            sums: list[np.ndarray] = []
-            with self.session.computing():
-                scratch = Scratch(self.n_latent, self.session.device)
-                for call in calls:
-                    placed, call_sums = self._evaluate_call(codes, call, scratch)
-                    segments += placed
-                    sums += call_sums
-            state.elapsed_s += time.perf_counter() - started
+        if client is None:
+            self.session.codes(self.call_rows)
+            if self.session.device.type == "cpu":
+                settle_heap()
+        positions = plan_positions(plan, state.round, state.chunk)
+        source = chunk_source(client, self._worker_spec, self.chunk_sums, plan, positions)
+        for (round_, chunk), (segments, sums), seconds in source:
+            next_round, next_chunk = plan.advance(round_, chunk)
+            state.elapsed_s += seconds
             for finished in state.absorb(segments, sums):
                 if finished + 1 < next_round:  # a packed chunk: a snapshot per round
                     state.move_to(finished + 1, 0)
                     yield self.snapshot(state, identity)
             state.move_to(next_round, next_chunk)
             yield self.snapshot(state, identity)
+
+    def chunk_sums(
+        self, plan: Plan, round_: int, chunk: int
+    ) -> tuple[list[Segment], list[np.ndarray]]:
+        """The chunk at (round, chunk): its segments as placed and their (L,) float64 sums of
+        ``|code_perm - code|``; the unit of work, local or on a Dask worker (a pure function of
+        the plan position, the encoder and the data)."""
+        codes = self.session.codes(self.call_rows)
+        segments: list[Segment] = []
+        sums: list[np.ndarray] = []
+        with self.session.computing():
+            scratch = Scratch(self.n_latent, self.session.device)
+            for call in plan.calls(round_, chunk):
+                placed, call_sums = self._evaluate_call(codes, call, scratch)
+                segments += placed
+                sums += call_sums
+        return segments, sums
+
+    def _worker_spec(self) -> WorkerSpec:
+        return WorkerSpec(LatentPermutation, self.session.owner, self.session.X.cpu(),
+                          self.worker_keywords)  # fmt: skip
 
     def finished(self, resume: ImportanceResult) -> ImportanceResult:
         return self.snapshot(self._state(resume), self.identity())
