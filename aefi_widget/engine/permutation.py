@@ -55,8 +55,9 @@ class PermutationImportance(IncrementalMethod):
     model : torch.nn.Module or callable
         Maps an (n, d) float tensor to its (n, d) reconstruction (or a tuple whose first element
         is). Evaluated in eval mode; the training flags are restored after every forward call.
-    X : torch.Tensor, numpy.ndarray or pandas.DataFrame, shape (n, d)
-        Held-out samples. Copied; integer and bool inputs are cast to the model's dtype.
+    X : torch.Tensor, numpy.ndarray, pandas.DataFrame or anndata.AnnData, shape (n, d)
+        Held-out samples. Copied; integer and bool inputs are cast to the model's dtype. An
+        AnnData gives ``adata.X`` (densified when sparse) with genes from ``var_names``.
     n_repeats : int, default 10
         Shuffles per feature.
     metric : {"mse", "mae", "rmse_pct"} or callable, default "mse"
@@ -66,6 +67,8 @@ class PermutationImportance(IncrementalMethod):
         importance) or with the permuted X (what the common DataLoader recipe measures).
     feature_names : sequence of str, optional
         Column names (default: the DataFrame's columns, else "x0".."x{d-1}").
+    layer : str, optional
+        With an AnnData X: use ``adata.layers[layer]`` instead of ``adata.X``.
     groups : dict of str -> list of names or indices, or "auto", optional
         Columns shuffled together with one row permutation; other features stay single.
         ``"auto"`` groups correlated features with :func:`correlated_groups` (its defaults:
@@ -118,6 +121,7 @@ class PermutationImportance(IncrementalMethod):
         metric: str | MetricFn = "mse",
         target: str = "original",
         feature_names: Sequence[str] | None = None,
+        layer: str | None = None,
         groups: Mapping[str, Sequence[str | int]] | str | None = None,
         max_samples: int | float | None = None,
         seed: int | None = 0,
@@ -152,7 +156,7 @@ class PermutationImportance(IncrementalMethod):
 
         self.session = ModelSession(
             model, X, feature_names=feature_names, metric=metric, device=device,
-            forward_path=_forward_path, check_first=check_options,
+            forward_path=_forward_path, check_first=check_options, layer=layer,
         )  # fmt: skip
         session = self.session
         self.metric_name, self.device = session.metric_name, session.device
