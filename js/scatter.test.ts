@@ -76,6 +76,6 @@ describe("heat map", () => {
   it("sizes the label column to the names, capped", () => {
     expect(heatLabelWidth(40, 1280)).toBe(52);
     expect(heatLabelWidth(900, 1280)).toBe(220);
-    expect(heatLabelWidth(900, 500)).toBe(150);
+    expect(heatLabelWidth(900, 500)).toBe(125);
   });
 });

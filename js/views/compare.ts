@@ -112,7 +112,7 @@ export class CompareView {
     if (!compare) {
       clear(this.table);
       clear(this.scatter);
-      this.legend.textContent = "";
+      clear(this.legend);
       this.note.textContent = "Waiting for the comparison: it needs at least two runs with results over the same units.";
       this.drawnKey = [];
       return;
@@ -140,7 +140,7 @@ export class CompareView {
   private drawTable(compare: Compare): void {
     clear(this.table);
     const head = html("tr", {}, html("thead", {}, this.table));
-    for (const title of ["run", "run", "Spearman ρ", `top-${compare.k} overlap`]) html("th", {}, head, title);
+    for (const title of ["method", "compared with", "Spearman ρ", `top-${compare.k} overlap`]) html("th", {}, head, title);
     const body = html("tbody", {}, this.table);
     for (const pair of comparePairs(compare)) {
       const current = (pair.x === compare.x && pair.y === compare.y) || (pair.x === compare.y && pair.y === compare.x);
@@ -169,7 +169,7 @@ export class CompareView {
     this.px = new Float32Array(n).fill(NaN);
     this.py = new Float32Array(n).fill(NaN);
     if (!points) {
-      this.legend.textContent = "";
+      clear(this.legend);
       return;
     }
     const title = (key: string) => compare.titles[compare.keys.indexOf(key)] ?? key;
@@ -210,12 +210,24 @@ export class CompareView {
         label.setAttribute("text-anchor", "end");
       }
     }
-    const missing = n - drawn;
-    this.legend.textContent =
-      `Colour: in both top-${compare.k} lists (dark), in one (mid), in neither (light). ` +
-      `${x.kind === "log" || y.kind === "log" ? "Log axes where the values span 100x or more. " : ""}` +
-      `${missing > 0 ? `${missing.toLocaleString("en-US")} units without both values (or ≤ 0 on a log axis) are not drawn. ` : ""}` +
-      `Hover a point for its name; click to inspect it.`;
+    this.drawLegend(compare.k, n - drawn, x.kind === "log" || y.kind === "log");
+  }
+
+  /** Swatches for the top-k colours (words like "dark" would mean opposite things per theme). */
+  private drawLegend(k: number, missing: number, log: boolean): void {
+    clear(this.legend);
+    const swatch = (level: number, text: string) => {
+      html("span", { class: `aefi-swatch aefi-dot-${level}` }, this.legend);
+      this.legend.append(text);
+    };
+    swatch(2, `in both top-${k} lists`);
+    swatch(1, "in one");
+    swatch(0, "in neither. ");
+    this.legend.append(
+      (log ? "Log axes where the values span 100x or more. " : "") +
+      (missing > 0 ? `${missing.toLocaleString("en-US")} units without both values (or ≤ 0 on a log axis) are not drawn. ` : "") +
+      "Hover a point for its name; click to inspect it.",
+    );
   }
 
   private drawAxes(x: AxisScale, y: AxisScale, width: number, height: number, xTitle: string, yTitle: string): void {

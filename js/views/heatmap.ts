@@ -20,12 +20,12 @@ const HEADER_TEXT_MAX = 110;
 const LEGEND_WIDTH = 180;
 /** From this width the latent top list sits beside the map, below that under it. */
 const SIDE_PANEL_MIN = 900;
-const SIDE_PANEL_WIDTH = 240;
+const SIDE_PANEL_WIDTH = 260;
 let gradients = 0;
 
-/** Label column width for the row names: their width, capped at 30 % of the width and 220 px. */
+/** Label column width for the row names: their width, capped at 25 % of the width and 220 px. */
 export function heatLabelWidth(widest: number, available: number): number {
-  const cap = Math.min(LABEL_MAX, Math.max(LABEL_MIN, Math.floor(0.3 * available)));
+  const cap = Math.min(LABEL_MAX, Math.max(LABEL_MIN, Math.floor(0.25 * available)));
   return Math.min(cap, Math.max(LABEL_MIN / 2, Math.ceil(widest) + 12));
 }
 
@@ -129,6 +129,8 @@ export class HeatmapView {
       (latent ? `, a ${heatmap.columnAxis}'s name for its top features.` : ".");
     this.note.textContent = heatmap.note;
     const layout = this.drawMap(state, heatmap, available, this.measure);
+    // The map's own width, so the latent list sits right next to it.
+    this.mapBox.style.width = side ? `${layout.width}px` : "";
     this.drawLegend(heatmap, Math.min(layout.width, available));
     this.drawSide(state, heatmap, state.latentTop);
   }
@@ -146,21 +148,31 @@ export class HeatmapView {
     const chosen = heatmap.kind === "latent" ? state.latentTop?.dimension ?? -1 : -1;
     const x0 = layout.labelWidth;
     const y0 = layout.headerHeight;
-    // Column names, rotated so 60 of them fit; on the latent map each is a button.
+    // Narrow cells: every k-th name only (rotated names need ~12 px each); every column keeps
+    // a hit area with its full name on hover, so each latent dimension stays clickable.
+    const every = Math.max(1, Math.ceil(12 / layout.cellWidth));
+    const latent = heatmap.kind === "latent";
     heatmap.columns.forEach((column, c) => {
-      const cx = x0 + (c + 0.5) * layout.cellWidth;
-      const classes = ["aefi-col-label", heatmap.kind === "latent" ? "aefi-clickable" : "", c === chosen ? "aefi-col-chosen" : ""];
-      const text = svg("text", {
-        class: classes.join(" ").trim(),
+      const hit = svg("rect", {
+        class: latent ? "aefi-col-hit aefi-clickable" : "aefi-col-hit",
         "data-testid": "aefi-heatmap-column",
         "data-header": c,
+        x: x0 + c * layout.cellWidth,
+        y: 0,
+        width: layout.cellWidth,
+        height: y0,
+      }, this.map);
+      svg("title", {}, hit).textContent = latent ? `${column}: click to list its top features` : column;
+      if (c % every !== 0 && c !== chosen) return;
+      const cx = x0 + (c + 0.5) * layout.cellWidth;
+      const classes = ["aefi-col-label", latent ? "aefi-clickable" : "", c === chosen ? "aefi-col-chosen" : ""];
+      const text = svg("text", {
+        class: classes.join(" ").trim(),
         x: cx + 3,
         y: y0 - 6,
         transform: `rotate(-55 ${cx + 3} ${y0 - 6})`,
       }, this.map);
       text.textContent = shortenMiddle(column, HEADER_TEXT_MAX, measure);
-      svg("title", {}, text).textContent =
-        heatmap.kind === "latent" ? `${column}: click to list its top features` : column;
     });
     names.forEach((name, r) => {
       const y = y0 + r * CELL_HEIGHT;
