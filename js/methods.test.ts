@@ -149,3 +149,14 @@ describe("settled, heat map and latent top", () => {
     expect(readLatentTop({}, 3)).toBeNull();
   });
 });
+
+describe("heat-map columns", () => {
+  it("map each column to its index among all dimensions (the map shows a clustered subset)", async () => {
+    const { columnIndices, noteOf } = await import("./lib/methods");
+    expect(columnIndices([7, 2], ["a", "b"])).toEqual([7, 2]);
+    expect(columnIndices(undefined, ["z12", "z3"])).toEqual([12, 3]);
+    expect(columnIndices([1], ["out_a", "out_b"])).toEqual([0, 1]); // wrong length: positions
+    expect(noteOf({ rows: [], note: "No unit has a value yet." })).toBe("No unit has a value yet.");
+    expect(noteOf(null)).toBe("");
+  });
+});

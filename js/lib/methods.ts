@@ -68,6 +68,9 @@ export interface Heatmap {
   valueLabel: string;
   columnAxis: string;
   note: string;
+  /** Each column's index among all outputs / latent dimensions (the map shows a clustered
+   * subset): what a latent_dim request names. */
+  columnIndices: number[];
   /** (rows x columns) row-major. */
   values: Float32Array;
 }
@@ -255,6 +258,7 @@ export function readHeatmap(raw: unknown, values: unknown, nUnits: number): Heat
   if (!bytes || bytes.byteLength !== 4 * rows.length * columns.length) return null;
   return {
     kind: source.kind === "latent" ? "latent" : "outputs",
+    columnIndices: columnIndices(source.column_indices, columns),
     rows: rows as number[],
     columns,
     valueLabel: str(source.value_label),
@@ -262,6 +266,23 @@ export function readHeatmap(raw: unknown, values: unknown, nUnits: number): Heat
     note: str(source.note),
     values: decodeFloat32(bytes),
   };
+}
+
+/**
+ * The columns' indices among all columns: the trait's `column_indices` when it has one per
+ * column; else from names "z<k>" (the latent methods' names for dimension k); else positions.
+ */
+export function columnIndices(raw: unknown, columns: string[]): number[] {
+  const given = list(raw).map(int);
+  if (given.length === columns.length && given.every((i) => i !== null && i >= 0)) return given as number[];
+  const parsed = columns.map((name) => /^z(\d+)$/.exec(name));
+  if (parsed.every((m) => m !== null)) return parsed.map((m) => Number(m![1]));
+  return columns.map((_, i) => i);
+}
+
+/** The `note` of a view's trait even when it has nothing to draw (it says why). */
+export function noteOf(raw: unknown): string {
+  return str(object(raw)?.note);
 }
 
 export function readLatentTop(raw: unknown, nUnits: number): LatentTop | null {

@@ -4,6 +4,7 @@ import { readLabels, type Labels } from "./labels";
 import {
   decodePoints,
   decodeSettled,
+  noteOf,
   readCertified,
   readCompare,
   readGroups,
@@ -70,6 +71,9 @@ export interface ViewState {
   compare: Compare | null;
   comparePoints: { x: Float32Array; y: Float32Array } | null;
   heatmap: Heatmap | null;
+  /** The compare / heat-map trait's note, also when it has nothing to draw (it says why). */
+  compareNote: string;
+  heatmapNote: string;
   latentTop: LatentTop | null;
 }
 
@@ -187,6 +191,8 @@ export class StateReader {
         decodePoints(get("compare_points"), nFeatures)),
       heatmap: this.cached("heatmap", [get("heatmap"), get("heatmap_values"), this.index], () =>
         readHeatmap(get("heatmap"), get("heatmap_values"), nFeatures)),
+      compareNote: noteOf(get("compare")),
+      heatmapNote: noteOf(get("heatmap")),
       latentTop: this.cached("latent_top", [get("latent_top"), this.index], () =>
         readLatentTop(get("latent_top"), nFeatures)),
     };

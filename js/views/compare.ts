@@ -113,7 +113,8 @@ export class CompareView {
       clear(this.table);
       clear(this.scatter);
       clear(this.legend);
-      this.note.textContent = "Waiting for the comparison: it needs at least two runs with results over the same units.";
+      this.note.textContent =
+        state.compareNote || "Waiting for the comparison: it needs at least two runs with results over the same units.";
       this.drawnKey = [];
       return;
     }

@@ -64,10 +64,14 @@ export class HeatmapView {
     this.observer?.observe(this.root);
   }
 
-  /** The row and column under the pointer, from the data attributes of the element hit. */
+  /** The row and column under the pointer, from the data attributes of the elements hit
+   * (a cell carries its column, its row group the row). */
   private cellOf(event: MouseEvent): { row: number; column: number } {
-    const target = (event.target as Element).closest?.("[data-row], [data-column]") as SVGElement | null;
-    const read = (name: string) => (target?.dataset[name] === undefined ? -1 : Number(target.dataset[name]));
+    const target = event.target as Element;
+    const read = (name: "row" | "column") => {
+      const element = target.closest?.(`[data-${name}]`) as SVGElement | null;
+      return element?.dataset[name] === undefined ? -1 : Number(element.dataset[name]);
+    };
     return { row: read("row"), column: read("column") };
   }
 
@@ -94,7 +98,8 @@ export class HeatmapView {
     if (!heatmap) return;
     const header = (event.target as Element).closest?.("[data-header]") as SVGElement | null;
     if (header) {
-      if (heatmap.kind === "latent") this.send({ type: "latent_dim", index: Number(header.dataset.header) });
+      const column = Number(header.dataset.header);
+      if (heatmap.kind === "latent") this.send({ type: "latent_dim", index: heatmap.columnIndices[column] ?? column });
       return;
     }
     const { row } = this.cellOf(event);
@@ -110,7 +115,7 @@ export class HeatmapView {
       clear(this.legend);
       clear(this.side);
       this.caption.textContent = "";
-      this.note.textContent = "Waiting for the map…";
+      this.note.textContent = state.heatmapNote || "Waiting for the map…";
       this.drawnKey = [];
       return;
     }
@@ -145,7 +150,8 @@ export class HeatmapView {
     this.map.setAttribute("height", String(layout.height));
     const { max } = heatRange(heatmap.values);
     const nColumns = heatmap.columns.length;
-    const chosen = heatmap.kind === "latent" ? state.latentTop?.dimension ?? -1 : -1;
+    const dimension = heatmap.kind === "latent" ? state.latentTop?.dimension ?? -1 : -1;
+    const chosen = dimension >= 0 ? heatmap.columnIndices.indexOf(dimension) : -1;
     const x0 = layout.labelWidth;
     const y0 = layout.headerHeight;
     // Narrow cells: every k-th name only (rotated names need ~12 px each); every column keeps
