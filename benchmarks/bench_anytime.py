@@ -110,6 +110,22 @@ def replay_race(full: np.ndarray, settings: RaceSettings) -> tuple[np.ndarray, n
     return values, decision.settled_in, decision.certified
 
 
+def boundary_gap(full: aefi.ImportanceResult, k: int) -> str:
+    """Why racing can or cannot stop early: the full run's means around rank k, and the repeats
+    a single plain 95 % interval per unit would need to separate rank k from rank k + 1 (the race's
+    intervals, simultaneous over units and looks, are wider still: a lower bound)."""
+    table = full.summary()
+    mean, std = table["mean"].to_numpy(), table["std"].to_numpy()
+    lo, hi = max(0, k - 3), min(len(mean), k + 3)
+    around = ", ".join(f"{r + 1}: {mean[r]:.4g} (sd {std[r]:.2g})" for r in range(lo, hi))
+    if k >= len(mean):
+        return f"means by rank {around}"
+    gap = mean[k - 1] - mean[k]
+    needed = (1.96 * (std[k - 1] + std[k]) / gap) ** 2 if gap > 0 else float("inf")
+    return (f"full run's mean (per-repeat sd) by rank {around}; gap between ranks {k} and "
+            f"{k + 1}: {gap:.3g}, i.e. >= {needed:,.0f} repeats each to separate them")  # fmt: skip
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--d", type=int, default=1000, help="features (default 1000)")
@@ -123,6 +139,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="nsamples of the shap row timed once (0: leave it out)")  # fmt: skip
     parser.add_argument("--skip-shap", action="store_true", help="leave the shap rows out")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--save", default=None, help="folder for the two runs' .npz results")
     parser.add_argument("--matmul-size", type=int, default=2048, help="side of the timed matmul")
     return parser.parse_args(argv)
 
@@ -189,6 +206,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     print(f"full run: {full_seconds:.1f} s", flush=True)
     names = full.feature_names
+    if args.save:
+        os.makedirs(args.save, exist_ok=True)
+        full.save(os.path.join(args.save, f"full_d{d}_R{R}.npz"))
+        race.save(os.path.join(args.save, f"top{k}_d{d}_R{R}.npz"))
     full_top = set(full.top(k))
 
     # 1. First look.
@@ -233,6 +254,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     done = race.summary()["n_done"].to_numpy()
     print(f"repeats per unit in the racing run: median {np.median(done):.0f}, "
           f"{int((done >= R).sum())} units ran all {R}")  # fmt: skip
+
+    print(boundary_gap(full, k))
 
     # 3. Race settings, replayed on the full run's estimates.
     print("\nRace settings replayed on the full run's estimates (fraction of its evaluations)")
