@@ -360,3 +360,19 @@ def test_page_controls_act_on_the_shown_run(small) -> None:
         assert main.job.wait(30) and main.job.status in ("cancelled", "done")
     finally:
         explorer.close()
+
+
+def test_pausing_before_the_start_holds_the_run_until_resumed(small) -> None:
+    model, X = small
+    explorer = Explorer(model, X, n_repeats=2, seed=0, autostart=False)
+    try:
+        explorer.pause()  # the starting method, while the first look is to come
+        explorer.start()
+        first = explorer.run_for("first_look")
+        assert first is not None and first.job.wait(30)
+        threading.Event().wait(0.2)
+        assert explorer.job.status == "idle"  # held: the scheduler does not start it
+        explorer.resume()
+        assert explorer.job.wait(60) and explorer.job.status == "done"
+    finally:
+        explorer.close()

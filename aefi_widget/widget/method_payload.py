@@ -15,11 +15,7 @@ from typing import Any
 import numpy as np
 
 from aefi_widget.result import ImportanceResult
-
-try:  # written by another helper in parallel; the views say "not available" until it exists
-    from aefi_widget.widget import view_data
-except ImportError:  # pragma: no cover - only before view_data.py lands
-    view_data = None  # type: ignore[assignment]
+from aefi_widget.widget import view_data
 
 __all__ = [
     "VIEW_TITLES",
@@ -163,7 +159,7 @@ class ViewData:
 
     def latent_top(self, latent: ImportanceResult | None, dimension: int | None) -> dict[str, Any]:
         """The ``latent_top`` trait after a latent_dim request ({} otherwise)."""
-        if latent is None or dimension is None or view_data is None:
+        if latent is None or dimension is None:
             return {}
         if not 0 <= dimension < len(latent.output_names):
             return {}
@@ -184,11 +180,7 @@ def _compute(
     latent: ImportanceResult | None,
     top_n: int,
 ) -> dict[str, Any]:
-    """Call the view-data function of ``view``."""
-    if view_data is None:
-        note = "This view needs a newer aefi_widget (view_data is missing)."
-        table = {"compare": {"note": note}} if view == "compare" else {"heatmap": {"note": note}}
-        return table
+    """Call the view-data function of ``view`` (looked up at call time: tests count calls)."""
     if view == "compare":
         table, points = view_data.compare_table(
             comparable, titles, k, pair[0], pair[1], shown.feature_names

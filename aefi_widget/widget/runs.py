@@ -159,10 +159,10 @@ class Scheduler:
     # ------------------------------------------------------------------ internals
     def _go(self, run: Run) -> None:
         run.user_paused = False
+        # Also before a start: a pause asked for before the job ran must not park it at once.
+        run.job.resume()
         if run.job.status == "idle":
             run.job.start()
-        else:
-            run.job.resume()
 
     def _follow(self, run: Run) -> None:
         job = run.job
