@@ -212,7 +212,7 @@ export class HeatmapView {
     });
     if (chosen >= 0 && chosen < nColumns) {
       svg("rect", {
-        class: "aefi-heat-outline",
+        class: "aefi-heat-outline aefi-col-outline",
         x: x0 + chosen * layout.cellWidth + 0.5,
         y: y0,
         width: layout.cellWidth - 1,
@@ -237,7 +237,7 @@ export class HeatmapView {
     svg("rect", { class: "aefi-heat-bar-back", x: left, y: 18, width: barWidth, height: 10 }, this.legend);
     svg("rect", { x: left, y: 18, width: barWidth, height: 10, fill: `url(#${this.gradientId})` }, this.legend);
     const title = svg("text", { class: "aefi-axis-label", x: left, y: 12 }, this.legend);
-    title.textContent = `${heatmap.valueLabel || "value"} (|value|, square-root colour scale)`;
+    title.textContent = `${heatmap.valueLabel || "value"}${negative ? ", |value|" : ""} (square-root colour scale)`;
     for (const level of [0, 0.5, 1]) {
       const tick = svg("text", { class: "aefi-tick", x: left + level * barWidth, y: 42 }, this.legend);
       tick.textContent = formatNumber(heatValueAt(level, max));
