@@ -10,18 +10,34 @@ Layout (all little-endian, see docs/widget-protocol.md):
 
 At 2,000 features x 10 repeats and N = 20 that is 40 KB + 84 B + 840 B per update; per-repeat
 values for every feature would add 80 KB per update for boxes nobody sees.
+
+Cost per update (benchmarks/bench_dashboard.py): the summary numbers are computed here with numpy,
+the same operations as :meth:`ImportanceResult.summary` (a test pins them bit for bit), because
+building that DataFrame was ~75 % of the encoding time (~2 ms of pandas overhead at 2,000
+features, measured); and the last snapshot's summary bytes and rank order are kept, so an update
+of the same snapshot (a selection, a new top N, a clock refresh) only re-slices the repeats.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from aefi_widget.result import ImportanceResult
+from aefi_widget._stats import t_quantile_975
+from aefi_widget.result import ImportanceResult, ranking_order
 
-__all__ = ["SUMMARY_ROWS", "Payload", "decode_repeats", "decode_summary", "encode_result"]
+__all__ = [
+    "SUMMARY_ROWS",
+    "Payload",
+    "decode_repeats",
+    "decode_summary",
+    "encode_result",
+    "summary_rows",
+]
 
 SUMMARY_ROWS: tuple[str, ...] = ("mean", "ci_low", "ci_high", "normalized", "n_done")
 _FLOAT32 = np.dtype("<f4")
@@ -52,6 +68,70 @@ class Payload:
         }
 
 
+def summary_rows(importances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The numbers of ``ImportanceResult.summary(sort=False)``, without pandas.
+
+    Parameters
+    ----------
+    importances : (F, R) float64 array
+        Estimates, NaN where not computed yet.
+
+    Returns
+    -------
+    rows : (5, F) float64 array
+        :data:`SUMMARY_ROWS` (mean, ci_low, ci_high, normalized, n_done), in feature order;
+        equal, bit for bit, to the summary's columns.
+    order : (F,) int64 array
+        Feature indices by rank (``ranking_order`` of the mean).
+    """
+    n_done = np.sum(~np.isnan(importances), axis=1).astype(np.int64)
+    total = np.nansum(importances, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n_done > 0, total / np.maximum(n_done, 1), np.nan)
+        squares = np.nansum((importances - mean[:, None]) ** 2, axis=1)
+        std = np.where(n_done > 1, np.sqrt(squares / np.maximum(n_done - 1, 1)), np.nan)
+        # One t quantile per distinct count, spread by index (summary() loops over features).
+        counts, inverse = np.unique(n_done, return_inverse=True)
+        per_count = np.array([t_quantile_975(int(n) - 1) if n > 1 else 0.0 for n in counts])
+        t_values = per_count[inverse.reshape(-1)]
+        half_width = np.where(
+            n_done > 1,
+            t_values * std / np.sqrt(np.maximum(n_done, 1)),
+            np.where(n_done == 1, 0.0, np.nan),
+        )
+    positive = np.where(np.isnan(mean), 0.0, np.clip(mean, 0.0, None))
+    positive_total = positive.sum()
+    normalized = positive / positive_total if positive_total > 0 else np.zeros_like(positive)
+    rows = np.stack(
+        [mean, mean - half_width, mean + half_width, np.where(np.isnan(mean), np.nan, normalized),
+         n_done.astype(np.float64)]
+    )  # fmt: skip
+    return rows, ranking_order(mean)
+
+
+class _LastSummary:
+    """The summary bytes and rank order of the last snapshot encoded (one entry, any thread)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entry: tuple[weakref.ref[ImportanceResult], bytes, np.ndarray] | None = None
+
+    def get(self, result: ImportanceResult) -> tuple[bytes, np.ndarray]:
+        with self._lock:
+            entry = self._entry
+        # Snapshots are immutable: the same object has the same numbers.
+        if entry is not None and entry[0]() is result:
+            return entry[1], entry[2]
+        rows, order = summary_rows(np.asarray(result.importances))
+        summary = rows.astype(_FLOAT32).tobytes()
+        with self._lock:
+            self._entry = (weakref.ref(result), summary, order)
+        return summary, order
+
+
+_LAST = _LastSummary()
+
+
 def encode_result(result: ImportanceResult, top_n: int, selected: str = "") -> Payload:
     """Encode ``result`` for the dashboard.
 
@@ -69,9 +149,7 @@ def encode_result(result: ImportanceResult, top_n: int, selected: str = "") -> P
     Payload
         ``summary`` (5, F) float32, ``repeat_rows`` (k,) int32, ``repeats`` (k, R) float32.
     """
-    table = result.summary(sort=False)  # feature order, as the page indexes it
-    summary = np.stack([table[name].to_numpy(dtype=np.float64) for name in SUMMARY_ROWS])
-    order = np.argsort(table["rank"].to_numpy(), kind="stable")
+    summary, order = _LAST.get(result)
     rows = [int(i) for i in order[: max(0, min(int(top_n), result.n_features))]]
     if selected in result.feature_names:
         index = result.feature_names.index(selected)
@@ -79,7 +157,7 @@ def encode_result(result: ImportanceResult, top_n: int, selected: str = "") -> P
             rows.append(index)
     row_array = np.asarray(rows, dtype=_INT32)
     return Payload(
-        summary=summary.astype(_FLOAT32).tobytes(),
+        summary=summary,
         repeat_rows=row_array.tobytes(),
         repeats=np.asarray(result.importances)[row_array].astype(_FLOAT32).tobytes(),
         n_repeats=result.n_repeats,
