@@ -60,9 +60,13 @@ def setting_threshold(setting: str) -> float:
 
 
 def input_names(X: Any, feature_names: Any = None) -> tuple[str, ...]:
-    """The input columns' names as the engines name them (given, a DataFrame's, or x0..)."""
+    """The input columns' names as the engines name them (given, a DataFrame's, an AnnData's
+    ``var_names``, or x0..)."""
     if feature_names is not None:
         return tuple(str(name) for name in feature_names)
+    genes = getattr(X, "var_names", None)
+    if genes is not None:
+        return tuple(str(name) for name in genes)
     columns = getattr(X, "columns", None)
     if columns is not None:
         return tuple(str(name) for name in columns)
@@ -126,7 +130,7 @@ class Lineup:
         if setting not in self._auto:
             found = correlated_groups(
                 self.context.X, threshold=setting_threshold(setting),
-                feature_names=list(self.context.input_names),
+                feature_names=list(self.context.input_names), layer=self.given.get("layer"),
             )  # fmt: skip
             self._auto[setting] = {name: list(members) for name, members in found.items()}
         return self._auto[setting]

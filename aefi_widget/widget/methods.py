@@ -43,7 +43,7 @@ __all__ = [
 
 METHOD_KEYS = ("first_look", "permutation", "shapley", "gradient", "latent", "latent_mi", "weights")
 # Keywords of the starting method that every other method accepting them gets too.
-COMMON_KEYWORDS = ("feature_names", "metric", "device", "batch_size", "seed", "client")
+COMMON_KEYWORDS = ("feature_names", "layer", "metric", "device", "batch_size", "seed", "client")
 # Methods slow enough that a first look is worth computing before them.
 FIRST_LOOK_FOR = ("permutation", "shapley")
 # Integrated gradients with 2 steps over all samples: 1.2-1.4 s at d=1000, n=950, and 19 of the
@@ -166,7 +166,7 @@ def _n_rows(X: Any) -> int:
 
 
 _LATENT_KEYWORDS = _keywords_of(LatentPermutation.__init__) | {"method"}
-_ONE_SHOT_LATENT = frozenset({"encoder", "feature_names", "device", "batch_size"})
+_ONE_SHOT_LATENT = frozenset({"encoder", "feature_names", "layer", "device", "batch_size"})
 
 METHODS: dict[str, MethodSpec] = {
     spec.key: spec
