@@ -216,6 +216,14 @@ def test_groups_from_the_page_give_group_units_with_members(small) -> None:
 
 def test_shapley_with_auto_groups_starts_there(small) -> None:
     model, X = small
+    looked_first = Explorer(model, X, method="shapley", groups="auto", autostart=False)
+    try:  # with a first look: that comes first, with the same groups
+        assert looked_first.method == "first_look"
+        assert looked_first.run_for("first_look").groups == "auto:0.8"
+        assert looked_first.job is looked_first.run_for("shapley").job
+        assert looked_first.run_for("shapley").groups == "auto:0.8"
+    finally:
+        looked_first.close()
     explorer = Explorer(model, X, method="shapley", groups="auto", first_look=False,
                         n_permutations=2, seed=0, autostart=False)  # fmt: skip
     try:
@@ -374,5 +382,19 @@ def test_pausing_before_the_start_holds_the_run_until_resumed(small) -> None:
         assert explorer.job.status == "idle"  # held: the scheduler does not start it
         explorer.resume()
         assert explorer.job.wait(60) and explorer.job.status == "done"
+    finally:
+        explorer.close()
+
+
+def test_a_certified_top_k_run_sends_settled_units_and_the_certified_set(small) -> None:
+    model, X = small
+    explorer = Explorer(model, X, first_look=False, n_repeats=30, top_k=1, seed=0)
+    try:
+        _wait_shown(explorer, "permutation")
+        dashboard, result = explorer.dashboard, explorer.result
+        settled = np.frombuffer(dashboard.settled, dtype=np.int8)
+        np.testing.assert_array_equal(settled, result.settled.to_numpy())
+        assert dashboard.certified == {"k": 1, "names": result.certified_top_k, "done": True}
+        assert dashboard.progress["total"] == result.evaluations_total
     finally:
         explorer.close()

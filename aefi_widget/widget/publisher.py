@@ -126,9 +126,6 @@ class Publisher:
         error = status_job.error
         snapshot = job.snapshot()
         progress = status_job.progress
-        if snapshot.feature_names != tuple(dashboard.feature_names):
-            # Another run shown (other units): new name index, a selection outside them dropped.
-            dashboard.set_units(snapshot.feature_names)
         selected, top_n, warnings, resync = dashboard.take_requests()
         top_n = dashboard.top_n if top_n is None else top_n
         payload = encode_result(snapshot, top_n, selected)
@@ -149,6 +146,10 @@ class Publisher:
             )
         }
         with dashboard.lock, dashboard.hold_sync():
+            if snapshot.feature_names != tuple(dashboard.feature_names):
+                # Another run shown (other units): new names in the same message as their
+                # numbers, a new name index, and a selection outside them dropped.
+                dashboard.set_units(snapshot.feature_names)
             dashboard.top_n = top_n
             # Unchanged values send nothing; the baseline error appears with the first chunk.
             dashboard.header = header_fields(snapshot)
