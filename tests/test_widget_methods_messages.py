@@ -104,3 +104,16 @@ def test_without_a_multi_method_explorer_nothing_can_be_asked(content) -> None:
 def test_custom_groups_are_accepted_when_given() -> None:
     context = RequestContext(has_custom=True)
     assert _parse({"type": "groups", "mode": "custom"}, context) == GroupsChoice("custom", None)
+
+
+def test_a_dashboard_without_an_explorer_ignores_view_requests_with_a_warning() -> None:
+    from aefi_widget.widget import Dashboard
+
+    dashboard = Dashboard(["a", "b"])
+    dashboard._handle_msg(
+        {"content": {"data": {"method": "custom", "content": {"type": "view", "name": "compare"}}},
+         "buffers": []}
+    )  # fmt: skip
+    assert dashboard.take_requests()[2][1] == 1  # one warning recorded, nothing else
+    assert dashboard.view == "importance"
+    dashboard.close()

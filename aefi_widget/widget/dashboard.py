@@ -247,8 +247,10 @@ class Dashboard(anywidget.AnyWidget):
             return
         if not isinstance(request, Select | TopN):
             handler = self._request
-            if handler is not None:
-                handler(request)  # the explorer records it (or asks for a run) and wakes us
+            if handler is None:
+                self.warn("Ignored a message from the page: this dashboard shows one method")
+                return
+            handler(request)  # the explorer records it (or asks for a run) and wakes us
             self._wake()
             return
         with self.lock:
