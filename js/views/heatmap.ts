@@ -18,8 +18,8 @@ const LABEL_MIN = 70;
 const LABEL_MAX = 220;
 const HEADER_TEXT_MAX = 110;
 const LEGEND_WIDTH = 180;
-/** From this width the latent top list sits beside the map, below that under it. */
-const SIDE_PANEL_MIN = 900;
+/** The latent top list sits beside the map when the map keeps cells this wide there. */
+const SIDE_CELL_MIN = 12;
 const SIDE_PANEL_WIDTH = 260;
 let gradients = 0;
 
@@ -125,7 +125,10 @@ export class HeatmapView {
     this.drawnKey = key;
     if (!this.measure) this.measure = canvasMeasure(`11px ${getComputedStyle(this.root).fontFamily || "sans-serif"}`);
     const latent = heatmap.kind === "latent";
-    const side = latent && width >= SIDE_PANEL_MIN;
+    // Beside the map when the map still gets readable cells there (a few latent dimensions
+    // leave room even at 800 px), else under it.
+    const beside = width - SIDE_PANEL_WIDTH - 16;
+    const side = latent && heatmap.columns.length * SIDE_CELL_MIN + Math.min(LABEL_MAX, 0.25 * beside) + 12 <= beside;
     this.body.classList.toggle("aefi-heat-side", side);
     const available = side ? width - SIDE_PANEL_WIDTH - 16 : width;
     this.caption.textContent =
@@ -237,7 +240,7 @@ export class HeatmapView {
     svg("rect", { class: "aefi-heat-bar-back", x: left, y: 18, width: barWidth, height: 10 }, this.legend);
     svg("rect", { x: left, y: 18, width: barWidth, height: 10, fill: `url(#${this.gradientId})` }, this.legend);
     const title = svg("text", { class: "aefi-axis-label", x: left, y: 12 }, this.legend);
-    title.textContent = `${heatmap.valueLabel || "value"}${negative ? ", |value|" : ""} (square-root colour scale)`;
+    title.textContent = `${heatmap.valueLabel || "value"}${negative ? ", |value|" : ""} · square-root colour scale`;
     for (const level of [0, 0.5, 1]) {
       const tick = svg("text", { class: "aefi-tick", x: left + level * barWidth, y: 42 }, this.legend);
       tick.textContent = formatNumber(heatValueAt(level, max));
