@@ -9,6 +9,7 @@ Screenshots of each view are saved in test-artifacts/ for people to look at.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 from lab_page import LabPage
@@ -32,7 +33,7 @@ READ_SELECTION_CELL = "print(explorer.selected_feature)"
 READ_METHOD_CELL = "print(explorer.method)"
 
 
-def wait_until(condition, what: str, timeout_s: float = 15.0) -> None:
+def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 15.0) -> None:
     """Poll ``condition()`` until it is true; fail naming ``what`` after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -45,7 +46,9 @@ def show_view(lab: LabPage, name: str) -> None:
     tab = lab.page.locator(f'[data-testid="aefi-view-tab"][data-view="{name}"]')
     assert tab.get_attribute("aria-disabled") == "false", f"view {name} is not available"
     tab.click()
-    lab.page.locator(f'[data-testid="aefi-view-tab"][data-view="{name}"][aria-selected="true"]').wait_for()
+    lab.page.locator(
+        f'[data-testid="aefi-view-tab"][data-view="{name}"][aria-selected="true"]'
+    ).wait_for()
 
 
 def test_views_selection_and_method_switch(lab: LabPage) -> None:
@@ -90,7 +93,9 @@ def test_views_selection_and_method_switch(lab: LabPage) -> None:
         assert feature
         row.get_by_test_id("aefi-heatmap-cell").nth(1).click()
         assert lab.rerun_until_output(1, feature) == feature
-        page.locator(f'.aefi-selected-row[data-testid="aefi-heatmap-row"][data-feature="{feature}"]').wait_for()
+        page.locator(
+            f'.aefi-selected-row[data-testid="aefi-heatmap-row"][data-feature="{feature}"]'
+        ).wait_for()
         lab.screenshot_output(0, "methods-outputs-dark-1280")
 
         # The selector asks the kernel for another method; the kernel switches the shown run.
