@@ -11,12 +11,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 ARTIFACTS = ROOT / "test-artifacts"
-# Generous: the quickstart trains a small autoencoder and waits for its explorer's job to finish.
+# Generous: the quickstart (and genes.ipynb, on scanpy's bundled pbmc68k_reduced) train a small
+# autoencoder and wait for their explorer's job to finish.
 CELL_TIMEOUT_S = 600
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["quickstart.ipynb"])
+@pytest.mark.parametrize("name", ["quickstart.ipynb", "genes.ipynb"])
 def test_notebook_executes_without_error(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Execute every cell; nbclient raises CellExecutionError on the first failing cell."""
     path = NOTEBOOKS / name
