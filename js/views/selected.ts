@@ -19,7 +19,7 @@ export class SelectedView {
   update(state: ViewState): void {
     this.name.textContent = state.selected;
     if (!state.selected) {
-      this.detail.textContent = "click a bar, a box or a search result to inspect a feature";
+      this.detail.textContent = "click a bar, a box, a point, a map row or a search result to inspect a feature";
       return;
     }
     const feature = state.index.indexOf(state.selected);

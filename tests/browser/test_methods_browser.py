@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import pytest
 from lab_page import LabPage
+from theme_checks import check_theme
 
 pytestmark = pytest.mark.browser
 
@@ -83,7 +84,9 @@ def test_views_selection_and_method_switch(lab: LabPage) -> None:
         assert feature and feature in tooltip.inner_text()
         page.mouse.click(x, y)
         assert lab.rerun_until_output(1, feature) == feature
+        page.locator(".aefi-drilldown .bqplot text.mainheading").first.wait_for()
         lab.screenshot_output(0, "methods-compare-dark-1280")
+        check_theme(page, dark=True)  # every text of the view readable on the dark background
 
         # Per-output map: a click on a cell selects the row's unit.
         show_view(lab, "outputs")
@@ -97,6 +100,7 @@ def test_views_selection_and_method_switch(lab: LabPage) -> None:
             f'.aefi-selected-row[data-testid="aefi-heatmap-row"][data-feature="{feature}"]'
         ).wait_for()
         lab.screenshot_output(0, "methods-outputs-dark-1280")
+        check_theme(page, dark=True)
 
         # The selector asks the kernel for another method; the kernel switches the shown run.
         method.select_option("gradient")
