@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { WidgetModel } from "./lib/model";
 import { StateReader } from "./lib/state";
 import { membersLine, settledLine } from "./views/bars";
-import { certifiedText } from "./views/header";
+import { certifiedText, unitWord } from "./views/header";
 
 function fakeModel(traits: Record<string, unknown>): WidgetModel & { traits: Record<string, unknown> } {
   return {
@@ -65,5 +65,12 @@ describe("bar tooltips and the certified count", () => {
   it("count the certified units", () => {
     expect(certifiedText({ k: 20, names: ["a", "b"], done: false })).toBe("certified top-20: 2 of 20");
     expect(certifiedText({ k: 3, names: ["a", "b", "c"], done: true })).toBe("certified top-3: 3 of 3 (final)");
+  });
+});
+
+describe("unit word", () => {
+  it("says units once some rows are groups", () => {
+    expect(unitWord({ members: new Map() })).toBe("features");
+    expect(unitWord({ members: new Map([["x1 +2", ["x1", "x2", "x3"]]]) })).toBe("units");
   });
 });

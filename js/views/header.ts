@@ -32,6 +32,11 @@ export function certifiedText(certified: Certified): string {
   return `certified top-${certified.k}: ${certified.names.length} of ${certified.k}${certified.done ? " (final)" : ""}`;
 }
 
+/** What a row is: "features", or "units" when some rows are groups of features. */
+export function unitWord(state: Pick<ViewState, "members">): string {
+  return state.members.size > 0 ? "units" : "features";
+}
+
 export class HeaderView {
   private readonly title: HTMLElement;
   private readonly settings: HTMLElement;
@@ -122,7 +127,7 @@ export class HeaderView {
     this.rounds.textContent = `${progress.rounds_done} / ${progress.n_repeats} rounds`;
     // Until every feature has a first value, progress reads in features.
     const total = state.index.names.length;
-    this.evaluated.textContent = `${formatCount(state.evaluated)} of ${formatCount(total)} features evaluated`;
+    this.evaluated.textContent = `${formatCount(state.evaluated)} of ${formatCount(total)} ${unitWord(state)} evaluated`;
     this.evaluated.hidden = state.evaluated >= total;
     this.evaluations.textContent = `${percent}% · ${formatCount(progress.done)} / ${formatCount(progress.total)} evaluations`;
     const rate = progress.evals_per_s ? ` · ${formatCount(progress.evals_per_s)}/s` : "";
@@ -171,7 +176,7 @@ export class HeaderView {
       html("span", { class: "aefi-field-name" }, item, `${name} `);
       html("span", { class: "aefi-field-value" }, item, value);
     };
-    field("features", formatCount(state.index.names.length));
+    field(unitWord(state), formatCount(state.index.names.length));
     for (const [name, value] of Object.entries(state.header)) {
       if (typeof value === "number") field(name, Number.isInteger(value) ? formatCount(value) : formatNumber(value));
       else if (typeof value === "string") field(name, value);
