@@ -13,7 +13,8 @@ import type { ViewState } from "../lib/state";
 import { Tooltip } from "../lib/tooltip";
 import { topN } from "../lib/topn";
 
-/** Up to this many points each get a circle; beyond, all are one path (20,000 circles are slow). */
+/** Up to this many points each get a circle; beyond, the units in neither top-k list (all but
+ * <= 2k) are one path (20,000 circles are slow to build). */
 const CIRCLES_MAX = 4000;
 const HIT_RADIUS = 8;
 const MARGIN = { left: 74, right: 16, top: 12, bottom: 44 };
@@ -178,8 +179,8 @@ export class CompareView {
     const y = axisScale(points.y, [height - MARGIN.bottom, MARGIN.top]);
     this.drawAxes(x, y, width, height, `${title(compare.x)}, mean`, `${title(compare.y)}, mean`);
     const inTop = topMembership(points.x, points.y, compare.k);
-    const paths = ["", "", ""];
-    const circles = n <= CIRCLES_MAX;
+    let path = "";
+    const few = n <= CIRCLES_MAX;
     const layer = svg("g", { class: "aefi-points" }, this.scatter);
     let drawn = 0;
     // Drawn in order neither -> one -> both, so the units that matter sit on top.
@@ -192,14 +193,14 @@ export class CompareView {
         this.px[i] = cx;
         this.py[i] = cy;
         drawn++;
-        if (circles) {
+        if (few || level > 0) {
           const dot = svg("circle", { class: `aefi-dot aefi-dot-${level}`, "data-testid": "aefi-scatter-point", cx, cy, r: 3.2 }, layer);
           dot.dataset.feature = state.index.names[i];
         } else {
-          paths[level] += `M${cx.toFixed(1)} ${cy.toFixed(1)}h0`;
+          path += `M${cx.toFixed(1)} ${cy.toFixed(1)}h0`;
         }
       }
-      if (!circles && paths[level]) svg("path", { class: `aefi-dot-path aefi-dot-${level}`, d: paths[level] }, layer);
+      if (level === 0 && path) svg("path", { class: "aefi-dot-path aefi-dot-0", d: path }, layer);
     }
     const selected = state.index.indexOf(state.selected);
     if (selected >= 0 && Number.isFinite(this.px[selected]) && Number.isFinite(this.py[selected])) {
