@@ -137,10 +137,13 @@ def chunks_on_cluster(
         while queue:
             yield _take(queue)
     finally:
-        pending = [future for _, future in queue]
-        if pending:
-            client.cancel(pending, force=True)
-        client.cancel([shared], force=True)
+        # Cancel what was not consumed and let go of every future now: the frames of an error's
+        # traceback (which a Job keeps to show) must not hold tasks or data on the cluster.
+        leftovers = [future for _, future in queue] + [shared]
+        queue.clear()
+        client.cancel(leftovers, force=True)
+        for future in leftovers:
+            future.release()
 
 
 def _submit(client: Any, shared: Any, plan: Any, position: tuple[int, int]) -> Any:
@@ -152,6 +155,7 @@ def _take(queue: deque[tuple[tuple[int, int], Any]]) -> Chunk:
     try:
         sums, seconds = future.result()
     except Exception as error:
+        future.release()  # as above: the error's traceback must not hold the task
         if type(error).__name__ in ("CancelledError", "CommClosedError", "TimeoutError"):
             raise RuntimeError(
                 f"lost the Dask cluster while computing chunk {position} "
