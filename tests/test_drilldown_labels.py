@@ -98,3 +98,20 @@ def test_the_view_hovers_and_titles_samples_by_label_and_lists_group_members() -
         assert warnings == []
     finally:
         view.close()
+
+
+def test_a_large_group_caption_lists_the_first_members_and_counts_the_rest() -> None:
+    from aefi_widget.widget.drilldown_view import MAX_MEMBERS, _caption
+
+    members = tuple(f"g{i}" for i in range(MAX_MEMBERS + 5))
+    drill = Drilldown(
+        feature="module <b>", columns=members, shown_column="g0", repeat=0,
+        sample_index=np.arange(2), original=np.zeros(2), reconstructed=np.zeros(2),
+        shuffled_reconstruction=np.zeros(2), error_increase=np.zeros(2), top_outputs=("g0",),
+        output_shift=np.zeros(1), profile_original=np.zeros((2, 1)),
+        profile_reconstructed=np.zeros((2, 1)), profile_shuffled=np.zeros((2, 1)),
+    )  # fmt: skip
+    caption = _caption(drill)
+    assert "module &lt;b&gt;" in caption  # names are escaped
+    assert f"group of {MAX_MEMBERS + 5}" in caption and "and 5 more" in caption
+    assert f"g{MAX_MEMBERS - 1}," not in caption and f"g{MAX_MEMBERS}" not in caption

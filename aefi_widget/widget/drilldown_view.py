@@ -37,6 +37,8 @@ __all__ = ["DrilldownView", "display_positions"]
 
 # SVG scatter plots get slow beyond a few thousand points; larger sets are drawn thinned.
 MAX_POINTS = 2000
+# A group's members listed in the caption (the rest are counted).
+MAX_MEMBERS = 30
 # Left margin of panels with output names on the vertical axis.
 NAMES_MARGIN = 140
 
@@ -295,6 +297,8 @@ def _caption(drill: Any) -> str:
         f"panel (a) shows column {html.escape(drill.shown_column)})"
     )
     if len(drill.columns) > 1 or drill.columns[:1] != (drill.feature,):
-        members = ", ".join(html.escape(str(c)) for c in drill.columns)
-        line += f"<br>group of {len(drill.columns)}, shuffled together: {members}"
+        shown = ", ".join(html.escape(str(c)) for c in drill.columns[:MAX_MEMBERS])
+        more = len(drill.columns) - MAX_MEMBERS
+        line += f"<br>group of {len(drill.columns)}, shuffled together: {shown}"
+        line += f" and {more} more" if more > 0 else ""
     return line
