@@ -69,7 +69,24 @@ def _write_lab_settings(settings_dir: Path) -> None:
 @pytest.fixture(scope="session")
 def jupyter_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
     """A JupyterLab server on a free localhost port, serving a fresh temporary folder."""
-    base = tmp_path_factory.mktemp("jupyterlab")
+    yield from _serve(tmp_path_factory, "jupyterlab", "LabApp")
+
+
+@pytest.fixture(scope="session")
+def jupyter_notebook(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
+    """A Jupyter Notebook 7 server (``python -m notebook``), like :func:`jupyter_lab`."""
+    try:
+        import notebook
+    except ImportError as error:
+        cannot_run(f"Jupyter Notebook is not installed (pip install 'notebook>=7,<8'): {error}")
+    if int(notebook.__version__.split(".")[0]) != 7:
+        cannot_run(f"these tests need Notebook 7, found {notebook.__version__}")
+    yield from _serve(tmp_path_factory, "notebook", "JupyterNotebookApp")
+
+
+def _serve(tmp_path_factory: pytest.TempPathFactory, module: str, app: str) -> Iterator[JupyterLab]:
+    """Run ``python -m <module>`` (a Jupyter server app) in a fresh folder until teardown."""
+    base = tmp_path_factory.mktemp(module)
     root, settings, workspaces = base / "root", base / "settings", base / "workspaces"
     for folder in (root, settings, workspaces):
         folder.mkdir()
@@ -80,7 +97,7 @@ def jupyter_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab
     command = [
         sys.executable,
         "-m",
-        "jupyterlab",
+        module,
         "--no-browser",
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.port={port}",
@@ -88,16 +105,17 @@ def jupyter_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab
         f"--IdentityProvider.token={token}",
         "--allow-root",  # CI runs as root
         f"--ServerApp.root_dir={root}",
-        "--LabApp.news_url=None",
-        f"--LabApp.user_settings_dir={settings}",
-        f"--LabApp.workspaces_dir={workspaces}",
+        f"--{app}.user_settings_dir={settings}",
+        f"--{app}.workspaces_dir={workspaces}",
     ]
+    if module == "jupyterlab":
+        command.append("--LabApp.news_url=None")
     # Isolated runtime dir: no clash with a developer's running servers; unbuffered kernel output.
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(base / "runtime"), "PYTHONUNBUFFERED": "1"}
     # "python" in kernels and their subprocesses is this interpreter (a venv included).
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.pop("ANYWIDGET_HMR", None)  # its file watcher has no place in tests
-    log_path = ARTIFACTS / "jupyterlab.log"
+    log_path = ARTIFACTS / ("jupyterlab.log" if module == "jupyterlab" else f"{module}.log")
     ARTIFACTS.mkdir(exist_ok=True)
     with log_path.open("wb") as log:
         # A new session (process group) so teardown can stop the server and all it started.
@@ -110,7 +128,7 @@ def jupyter_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab
         while not _server_ready(f"{lab.url}/api/status?token={token}"):
             if process.poll() is not None or time.monotonic() > deadline:
                 tail = log_path.read_text(errors="replace")[-3000:]
-                cannot_run(f"JupyterLab did not start (see {log_path}):\n{tail}")
+                cannot_run(f"{module} did not start (see {log_path}):\n{tail}")
             time.sleep(0.25)
         yield lab
     finally:

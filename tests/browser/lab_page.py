@@ -99,6 +99,26 @@ class LabPage:
             time.sleep(0.2)
         self.dismiss_toasts()
 
+    def open_in_notebook7(self, file_name: str, timeout_s: float = 60.0) -> None:
+        """Open the notebook in Jupyter Notebook 7's own page (``/notebooks/...``) and wait until
+        its kernel is idle (asked from the server: Notebook 7 has no status bar)."""
+        self.page.goto(f"{self.lab.url}/notebooks/{file_name}?token={self.lab.token}")
+        self.page.locator(f"{_PANEL} .jp-Cell").first.wait_for()
+        deadline = time.monotonic() + timeout_s
+        while not self.server_kernel_idle(file_name):
+            self.accept_kernel_dialog()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no idle kernel for {file_name} after {timeout_s} s")
+            time.sleep(0.2)
+
+    def server_kernel_idle(self, file_name: str) -> bool:
+        """True when the server has a session for ``file_name`` whose kernel is idle."""
+        sessions = self.lab.api("GET", "/api/sessions")
+        return any(
+            s.get("path") == file_name and (s.get("kernel") or {}).get("execution_state") == "idle"
+            for s in sessions
+        )
+
     def accept_kernel_dialog(self) -> None:
         """Accept the "Select Kernel" dialog if it is showing (default kernel: python3)."""
         accept = self.page.locator(".jp-Dialog .jp-mod-accept")
