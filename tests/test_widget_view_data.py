@@ -172,6 +172,7 @@ def test_output_map_shows_the_top_units_and_the_outputs_they_move_most(F, d, top
     delta = result.delta_recon
     expected_columns = _round_robin_columns(delta.to_numpy()[top], 60)
     column_index = [result.output_names.index(c) for c in view["columns"]]
+    assert view["column_indices"] == column_index  # where each shown column sits in the outputs
     assert sorted(column_index) == sorted(expected_columns)
     assert len(view["columns"]) == min(60, d)
     for row in top:  # every row's strongest output is shown
@@ -275,6 +276,7 @@ def test_latent_views_of_a_real_latent_run(method, extra):
     assert sorted(view["rows"]) == sorted(result.feature_names.index(n) for n in result.top(5))
     assert sorted(view["columns"]) == ["z0", "z1", "z2", "z3"]
     columns = [result.output_names.index(c) for c in view["columns"]]
+    assert view["column_indices"] == columns
     expected = matrix[np.ix_(view["rows"], columns)].astype(np.float32)
     np.testing.assert_array_equal(_decode(view, buffer), expected)
     for dimension in range(4):

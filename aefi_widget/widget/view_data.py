@@ -203,7 +203,8 @@ def _heatmap(
     order = ranking_order(np.where(usable, mean, np.nan))
     chosen = order[: min(top_n, MAX_ROWS, int(usable.sum()))]
     if len(chosen) == 0 or n_columns == 0:
-        return {**head, "rows": [], "columns": [], "note": "No unit has a value yet."}, b""
+        empty = {"rows": [], "columns": [], "column_indices": []}
+        return {**head, **empty, "note": "No unit has a value yet."}, b""
     columns = _columns_moved_most(matrix[chosen], MAX_COLUMNS)
     block = matrix[np.ix_(chosen, columns)]
     row_order = _leaf_order(block)
@@ -219,6 +220,9 @@ def _heatmap(
         **head,
         "rows": [int(i) for i in chosen[row_order]],
         "columns": [str(column_names[i]) for i in columns[column_order]],
+        # Positions in the full output / latent axis: the shown columns are a clustered subset,
+        # so a column's place on screen is not its index (the page sends this in latent_dim).
+        "column_indices": [int(i) for i in columns[column_order]],
         "note": "; ".join(notes) + "; rows and columns clustered so blocks show.",
     }
     return view, values.tobytes()
@@ -253,7 +257,7 @@ def output_map(result: ImportanceResult, top_n: int) -> tuple[dict[str, Any], by
     if delta is None:
         note = (f"{result.labels['title']} has no per-output deltas; permutation importance "
                 "records them with per_output=True (the default up to a size limit).")  # fmt: skip
-        return {**head, "rows": [], "columns": [], "note": note}, b""
+        return {**head, "rows": [], "columns": [], "column_indices": [], "note": note}, b""
     return _heatmap(delta.to_numpy(dtype=np.float64), _means(result), result.output_names,
                     top_n, head)  # fmt: skip
 
@@ -300,7 +304,7 @@ def latent_map(result: ImportanceResult, top_n: int) -> tuple[dict[str, Any], by
     if matrix is None:
         note = (f"{result.labels['title']} has no input x latent-dimension matrix; the latent "
                 "methods (latent_importance) record one.")  # fmt: skip
-        return {**head, "rows": [], "columns": [], "note": note}, b""
+        return {**head, "rows": [], "columns": [], "column_indices": [], "note": note}, b""
     return _heatmap(matrix, _means(result), result.output_names, top_n, head)
 
 
