@@ -1,48 +1,37 @@
-"""client=: permutation importance on a Dask LocalCluster equals the local run bit for bit."""
+"""client=: permutation and gradient importance on a Dask LocalCluster equal the local run bit
+for bit (Shapley and the latent lens: test_distributed_methods.py)."""
 
 from __future__ import annotations
 
 import os
 import signal
-import sys
 import threading
 import time
 
 import numpy as np
 import pytest
-import torch
 
 import aefi_widget as aefi
 from aefi_widget.demo import make_correlated_data, seed_like_autoencoder
+from aefi_widget.engine.runner import IncrementalMethod
 from aefi_widget.job import Job
 
 distributed = pytest.importorskip("distributed")
-cloudpickle = pytest.importorskip("cloudpickle")
+from dask_helpers import FailingInWorkers, local_cluster, scheduler_tasks  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
-
-# Workers import nothing from tests/: ship this module's classes by value.
-cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    )
-    with distributed.Client(cluster) as dask_client:
+    with local_cluster() as dask_client:
         yield dask_client
-    cluster.close()
 
 
 @pytest.fixture(scope="module")
 def problem():
     X = make_correlated_data(96, 24, seed=3)
     return seed_like_autoencoder(24, seed=1), X
-
-
-def _tasks(client) -> int:
-    return client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
 
 
 @pytest.mark.parametrize(
@@ -82,14 +71,14 @@ def test_cancel_stops_within_a_second_and_leaves_no_tasks(client, problem):
         assert time.monotonic() - started < 1.0 + 0.5  # one chunk in flight, plus slack
         assert job.status == "cancelled" and job.snapshot().evaluations_done > 0
     deadline = time.monotonic() + 5
-    while _tasks(client) and time.monotonic() < deadline:
+    while scheduler_tasks(client) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _tasks(client) == 0
+    assert scheduler_tasks(client) == 0
 
 
 def test_a_killed_worker_costs_only_its_tasks(client, problem):
     model, X = problem
-    keywords = {"n_repeats": 30, "batch_size": 60}
+    keywords = {"n_repeats": 12, "batch_size": 60}  # 468 chunks: the kill lands mid-run
     reference = aefi.permutation_importance(model, X, **keywords)
     pids = list(client.run(os.getpid).values())
     killed = threading.Event()
@@ -103,25 +92,6 @@ def test_a_killed_worker_costs_only_its_tasks(client, problem):
     np.testing.assert_array_equal(result.importances, reference.importances)
     np.testing.assert_array_equal(result.delta_sum, reference.delta_sum)
     client.wait_for_workers(2, timeout=60)
-
-
-class FailingInWorkers(torch.nn.Module):
-    """Raises on forward call ``fail_at`` of each process (counting from its first call)."""
-
-    def __init__(self, inner: torch.nn.Module, fail_at: int) -> None:
-        super().__init__()
-        self.inner, self.fail_at, self.calls = inner, fail_at, 0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
-        if self.calls == self.fail_at:
-            raise RuntimeError("odd batch on a worker")
-        return self.inner(x)
-
-    def __setstate__(self, state: dict) -> None:
-        # A worker's copy counts its own calls from zero, not the sender's.
-        super().__setstate__(state)
-        self.calls = 0
 
 
 def test_a_chunk_raising_on_a_worker_ends_in_error_and_resumes_locally(client, problem, tmp_path):
@@ -175,8 +145,22 @@ def test_a_top_k_run_on_the_cluster_equals_local(client, problem):
     assert remote.certified_top_k == local.certified_top_k
 
 
-def test_a_method_without_dask_support_says_so(client, problem):
-    model, X = problem
-    engine = aefi.ShapleyImportance(model, X, n_permutations=2, background=8)
-    with pytest.raises(NotImplementedError, match="Dask"):
-        next(iter(engine.increments(client=client)))
+class LocalOnly(IncrementalMethod):
+    """A method that implements compute() but not compute_on()."""
+
+    feature_names = ("a",)
+    evaluations_total = 1
+
+    def empty_result(self):
+        raise AssertionError("not reached")
+
+    def identity(self):
+        return {}
+
+    def compute(self, resume):
+        yield from ()
+
+
+def test_a_method_without_dask_support_says_so(client):
+    with pytest.raises(NotImplementedError, match="LocalOnly does not run on a Dask cluster"):
+        next(iter(LocalOnly().increments(client=client)))

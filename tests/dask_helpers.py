@@ -1,0 +1,67 @@
+"""Shared by the Dask tests: a 2-worker LocalCluster, scheduler counts and a model that fails
+on a worker."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import sys
+from collections.abc import Iterator
+
+import cloudpickle
+import distributed
+import psutil
+import torch
+
+# Workers import nothing from tests/: ship this module's classes and functions by value.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+@contextlib.contextmanager
+def local_cluster() -> Iterator[distributed.Client]:
+    """The issue's cluster: 2 worker processes of 1 thread each, no dashboard."""
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    with distributed.Client(cluster) as client:
+        yield client
+    cluster.close()
+
+
+def scheduler_tasks(client: distributed.Client) -> int:
+    """Tasks the scheduler knows of (0: nothing pending, running or held)."""
+    return client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
+
+
+def _settled_rss() -> int:
+    """This process's resident bytes after a collection and glibc's trim (what Dask's own
+    worker memory docs do before reading unmanaged memory), so freed heap does not count."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return psutil.Process().memory_info().rss
+
+
+def worker_rss(client: distributed.Client) -> dict[str, int]:
+    """Every worker's settled resident bytes, by worker address."""
+    return client.run(_settled_rss)
+
+
+class FailingInWorkers(torch.nn.Module):
+    """Raises on forward call ``fail_at`` of each process (counting from its first call)."""
+
+    def __init__(self, inner: torch.nn.Module, fail_at: int) -> None:
+        super().__init__()
+        self.inner, self.fail_at, self.calls = inner, fail_at, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise RuntimeError("odd batch on a worker")
+        return self.inner(x)
+
+    def __setstate__(self, state: dict) -> None:
+        # A worker's copy counts its own calls from zero, not the sender's.
+        super().__setstate__(state)
+        self.calls = 0
