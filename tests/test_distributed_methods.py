@@ -53,6 +53,8 @@ def _eventually(condition, seconds: float = 5.0) -> bool:
         {"n_permutations": 2, "background": 8, "groups": "auto", "batch_size": 333,
          "_forward_path": "plain"},
         {"n_permutations": None, "tol": 0.3, "background": 8, "batch_size": 100},
+        {"n_permutations": "all", "background": 8, "batch_size": 200,
+         "groups": {f"g{k}": [3 * k, 3 * k + 1, 3 * k + 2] for k in range(4)}},
     ],
 )  # fmt: skip
 def test_shapley_on_the_cluster_equals_local_bit_for_bit(client, problem, keywords):
@@ -201,8 +203,8 @@ def _cycle_engines(X, model):
     """One engine of every method, with chunks of well under a second."""
     return [
         aefi.PermutationImportance(model, X, n_repeats=500, batch_size=256),
-        aefi.GradientImportance(model, X, steps=64, batch_size=32),
-        aefi.ShapleyImportance(model, X, n_permutations=50, background=16, batch_size=64),
+        aefi.GradientImportance(model, X, steps=64, batch_size=16),
+        aefi.ShapleyImportance(model, X, n_permutations=50, background=16, batch_size=32),
         aefi.LatentPermutation(model, X, n_repeats=500, batch_size=256),
     ]
 
@@ -238,7 +240,8 @@ def test_cancel_is_prompt_and_twenty_cycles_leak_no_tasks_threads_or_worker_memo
     assert _eventually(lambda: threading.active_count() <= threads_before)
     rss_after = worker_rss(client)
     growth = {w: (rss_after[w] - rss_before[w]) / 2**20 for w in rss_before}
-    print(f"cancel waits (s): max {max(waits):.3f}, median {np.median(waits):.3f}; "
+    slowest = type(engines[int(np.argmax(waits)) % len(engines)]).__name__
+    print(f"cancel waits (s): max {max(waits):.3f} ({slowest}), median {np.median(waits):.3f}; "
           f"worker RSS before {[round(v / 2**20) for v in rss_before.values()]} MiB, "
           f"growth {[round(g, 1) for g in growth.values()]} MiB")  # fmt: skip
     # Half of what a leak of one spec per cycle would add; glibc and torch pools settle
