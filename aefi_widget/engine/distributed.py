@@ -7,6 +7,10 @@ plan position, and returns the chunk's per-segment sums (a few floats per unit, 
 sums): the data per task does not grow with the model. Results are consumed in plan order, so
 snapshots, checkpoints and resume behave exactly as in a local run. Dask's futures do the
 scheduling: a worker that dies loses only its tasks in flight, which the scheduler reruns.
+
+A method takes part by providing ``chunk_sums(plan, a, b)`` (a pure function of the position:
+(round, chunk) of a plan for permutation and the latent lens, (first sample, 0) for gradients,
+a range [a, b) of walks for Shapley) and a :class:`WorkerSpec` that rebuilds it on a worker.
 """
 
 from __future__ import annotations
