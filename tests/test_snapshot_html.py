@@ -207,7 +207,7 @@ def test_large_result_is_quick_and_keeps_the_rest_folded(tmp_path: Path) -> None
     result = _random(F=20_000, R=3)
     document = write_html(result, tmp_path / "snap.html", top=20).read_text()
     assert document.count('<g class="row"') == 20
-    assert "<details><summary>All 20,000 features</summary>" in document
+    assert "<details><summary>The other 19,980 features</summary>" in document
     assert document.count("<tr>") == 20_000 + 2  # two header rows
 
 

@@ -221,7 +221,7 @@ def write_html(result: ImportanceResult, path: str | os.PathLike[str], *, top: i
         The file to write (UTF-8); its folder must exist.
     top : int, default 20
         Features drawn in the bar chart, by rank (1 or more). The table lists every feature:
-        the top ones first, the rest in a collapsed section.
+        the charted ones first, the others in a collapsed section.
 
     Returns
     -------
@@ -249,7 +249,7 @@ def write_html(result: ImportanceResult, path: str | os.PathLike[str], *, top: i
     tables = _table(table.iloc[: len(shown)], value_label)
     if len(rest):
         tables += (
-            f"<details><summary>All {result.n_features:,} features</summary>"
+            f"<details><summary>The other {len(rest):,} features</summary>"
             f"{_table(rest, value_label)}</details>"
         )
     document = (
