@@ -56,6 +56,9 @@ def test_render_time_per_update_at_2000_features(lab: LabPage) -> None:
         "p95_ms": round(float(np.percentile(updates, 95)), 2),
         "max_ms": round(float(updates[-1]), 2),
         "over_16ms": int((updates > 16.0).sum()),
+        # Which updates were slow (1 = the first after the initial draw), to tell a one-off
+        # (first bars, end of streaming) from a periodic stall (garbage collection).
+        "slow_updates": [[i + 1, round(ms, 1)] for i, ms in enumerate(draws[1:]) if ms > 16.0],
         "test": "tests/browser/test_render_time_browser.py",
     }
     ARTIFACTS.mkdir(exist_ok=True)
