@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from aefi_widget.result import ImportanceResult
-from aefi_widget.widget.snapshot_html import format_number, write_html
+from aefi_widget.snapshot_html import format_number, write_html
 
 HOSTILE = (
     "<script>alert(1)</script>",
@@ -226,3 +226,39 @@ def test_bad_arguments_fail_before_writing(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="does not exist"):
         write_html(_random(), tmp_path / "missing" / "a.html")
     assert not list(tmp_path.iterdir())
+
+
+def test_result_and_explorer_to_html_write_the_shown_picture(tmp_path: Path) -> None:
+    """``ImportanceResult.to_html`` is the headless door; ``Explorer.to_html`` writes what the
+    charts show (the shown result, the explorer's top N)."""
+    result = _random(F=25)
+    path = result.to_html(tmp_path / "result.html", top=6)
+    assert path == tmp_path / "result.html"
+    assert path.read_bytes() == write_html(result, tmp_path / "direct.html", top=6).read_bytes()
+
+    from aefi_widget.widget import Explorer
+
+    explorer = Explorer.from_result(result, top=9)
+    try:
+        _page, svg = _parse(explorer.to_html(tmp_path / "explorer.html"))
+        assert [g.get("data-feature") for g in _svg_rows(svg)] == list(result.summary().index[:9])
+    finally:
+        explorer.close()
+
+
+def test_headless_to_html_imports_no_jupyter_module(tmp_path: Path) -> None:
+    # A script without the widget extra can still write the snapshot.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from aefi_widget.result import ImportanceResult\n"
+        "r = ImportanceResult(['a', 'b'], ['a', 'b'], np.ones((2, 3)), baseline_error=1.0,"
+        " settings={'method': 'permutation', 'metric': 'mse'})\n"
+        f"r.to_html({str(tmp_path / 'x.html')!r})\n"
+        "bad = [m for m in ('ipywidgets', 'anywidget', 'bqplot') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+    assert (tmp_path / "x.html").stat().st_size > 0

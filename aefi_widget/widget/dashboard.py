@@ -80,10 +80,10 @@ class Dashboard(anywidget.AnyWidget):
         The F attributed units, in result order.
     header : dict
         Shown name -> value for the header line (see
-        :func:`~aefi_widget.widget.labels.header_fields`); the publisher keeps it current.
+        :func:`~aefi_widget.display_labels.header_fields`); the publisher keeps it current.
     labels : dict
         Title, value label with its unit and axis name (see
-        :func:`~aefi_widget.widget.labels.page_labels`); generic words when omitted.
+        :func:`~aefi_widget.display_labels.page_labels`); generic words when omitted.
     top_n : int
         Features drawn in the charts (1 to ``MAX_TOP_N``, clamped to F).
     """

@@ -47,7 +47,7 @@ class DrilldownContext:
     warn : callable(str)
         Shows a warning in the dashboard (for rejected clicks).
     labels : dict of str -> str
-        The page's labels (:func:`~aefi_widget.widget.labels.page_labels`): title, value label
+        The page's labels (:func:`~aefi_widget.display_labels.page_labels`): title, value label
         with its unit, axis name.
     """
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
@@ -14,7 +15,7 @@ from aefi_widget.result import ImportanceResult
 from aefi_widget.widget.dashboard import MAX_TOP_N, Dashboard
 from aefi_widget.widget.drilldowns import DrilldownContext, DrilldownPanel, build_drilldown
 from aefi_widget.widget.explorer_display import Display
-from aefi_widget.widget.labels import header_fields, page_labels
+from aefi_widget.display_labels import header_fields, page_labels
 from aefi_widget.widget.lineup import Lineup, groups_setting
 from aefi_widget.widget.messages import Request
 from aefi_widget.widget.methods import FIRST_LOOK_FOR, check_method, check_options
@@ -313,6 +314,12 @@ class Explorer(widgets.VBox):
     def result(self) -> ImportanceResult:
         """The latest snapshot of that run (partial while its job runs)."""
         return self.job.snapshot()
+
+    def to_html(self, path: str | Path) -> Path:
+        """A static snapshot of what the charts show now (the shown method's latest result, the
+        top :attr:`top` features) as a self-contained HTML file; see
+        :meth:`ImportanceResult.to_html`. Returns the path written."""
+        return self.display.shown.job.snapshot().to_html(path, top=self.top)
 
     @property
     def selected_feature(self) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 from aefi_widget.result import ImportanceResult
 from aefi_widget.widget.dashboard import Dashboard
-from aefi_widget.widget.labels import header_fields
+from aefi_widget.display_labels import header_fields
 from aefi_widget.widget.payload import encode_result
 from aefi_widget.widget.worker import OnDemandThread
 
