@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from aefi_widget.display_labels import header_fields, page_labels
 from aefi_widget.engine.inputs import check_int
 from aefi_widget.result import ImportanceResult
-from aefi_widget.display_labels import header_fields, page_labels
 
 __all__ = ["format_number", "write_html"]
 

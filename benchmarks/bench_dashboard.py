@@ -58,8 +58,8 @@ from comm.base_comm import BaseComm
 from jupyter_client.session import Session
 
 import aefi_widget as aefi
-from aefi_widget.widget.dashboard import Dashboard
 from aefi_widget.display_labels import header_fields
+from aefi_widget.widget.dashboard import Dashboard
 from aefi_widget.widget.payload import encode_result
 
 REPO = Path(__file__).resolve().parents[1]

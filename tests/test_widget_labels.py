@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from aefi_widget.display_labels import header_fields, page_labels
 from aefi_widget.result import ImportanceResult
 from aefi_widget.widget import Explorer
 from aefi_widget.widget import drilldowns as drilldowns_module
@@ -18,7 +19,6 @@ from aefi_widget.widget.drilldowns import (
     registered_methods,
 )
 from aefi_widget.widget.figures import names_margin, nice_ticks, short_labels
-from aefi_widget.display_labels import header_fields, page_labels
 
 
 def _result(settings: dict, labels: dict | None = None, baseline: float = 0.5) -> ImportanceResult:

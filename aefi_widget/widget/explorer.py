@@ -8,6 +8,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from aefi_widget.display_labels import header_fields, page_labels
 from aefi_widget.engine.inputs import check_int
 from aefi_widget.engine.runner import Engine
 from aefi_widget.job import Job
@@ -15,7 +16,6 @@ from aefi_widget.result import ImportanceResult
 from aefi_widget.widget.dashboard import MAX_TOP_N, Dashboard
 from aefi_widget.widget.drilldowns import DrilldownContext, DrilldownPanel, build_drilldown
 from aefi_widget.widget.explorer_display import Display
-from aefi_widget.display_labels import header_fields, page_labels
 from aefi_widget.widget.lineup import Lineup, groups_setting
 from aefi_widget.widget.messages import Request
 from aefi_widget.widget.methods import FIRST_LOOK_FOR, check_method, check_options

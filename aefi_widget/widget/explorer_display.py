@@ -17,9 +17,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from aefi_widget.display_labels import page_labels
 from aefi_widget.job import Job
 from aefi_widget.result import ImportanceResult
-from aefi_widget.display_labels import page_labels
 from aefi_widget.widget.lineup import Lineup, auto_setting, setting_threshold
 from aefi_widget.widget.messages import (
     ComparePair,

@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from aefi_widget.display_labels import header_fields
 from aefi_widget.result import ImportanceResult
 from aefi_widget.widget.dashboard import Dashboard
-from aefi_widget.display_labels import header_fields
 from aefi_widget.widget.payload import encode_result
 from aefi_widget.widget.worker import OnDemandThread
 
