@@ -20,6 +20,7 @@ from aefi_widget.engine.probes import RowCouplingWarning
 from aefi_widget.engine.shapley import ShapleyImportance, shapley_importance
 from aefi_widget.engine.weights import weight_importance
 from aefi_widget.result import ImportanceResult
+from aefi_widget.snapshot_html import write_html
 
 __all__ = [
     "Drilldown",
@@ -37,6 +38,7 @@ __all__ = [
     "permutation_importance",
     "shapley_importance",
     "weight_importance",
+    "write_html",
 ]
 __version__ = "0.1.0"
 

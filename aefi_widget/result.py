@@ -360,14 +360,6 @@ class ImportanceResult:
 
         write_to_anndata(self, adata, key)
 
-    def to_html(self, path: str | Path, *, top: int = 20) -> Path:
-        """Write a static, self-contained HTML page of this result (header numbers, the top
-        ``top`` bars with their 95 % intervals, the summary table); no scripts, no network.
-        See :func:`aefi_widget.snapshot_html.write_html`. Returns the path written."""
-        from aefi_widget.snapshot_html import write_html  # it imports this module
-
-        return write_html(self, path, top=top)
-
     @classmethod
     def load(cls, path: str | Path) -> ImportanceResult:
         """Read a result written by :meth:`save` (this or the released format).

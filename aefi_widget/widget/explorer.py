@@ -13,6 +13,7 @@ from aefi_widget.engine.inputs import check_int
 from aefi_widget.engine.runner import Engine
 from aefi_widget.job import Job
 from aefi_widget.result import ImportanceResult
+from aefi_widget.snapshot_html import write_html
 from aefi_widget.widget.dashboard import MAX_TOP_N, Dashboard
 from aefi_widget.widget.drilldowns import DrilldownContext, DrilldownPanel, build_drilldown
 from aefi_widget.widget.explorer_display import Display
@@ -318,8 +319,8 @@ class Explorer(widgets.VBox):
     def to_html(self, path: str | Path) -> Path:
         """A static snapshot of what the charts show now (the shown method's latest result, the
         top :attr:`top` features) as a self-contained HTML file; see
-        :meth:`ImportanceResult.to_html`. Returns the path written."""
-        return self.display.shown.job.snapshot().to_html(path, top=self.top)
+        :func:`aefi_widget.write_html` (the headless door). Returns the path written."""
+        return write_html(self.display.shown.job.snapshot(), path, top=self.top)
 
     @property
     def selected_feature(self) -> str:
