@@ -72,7 +72,7 @@ class ShapleyImportance(IncrementalMethod):
     model : torch.nn.Module or callable
         Maps an (n, d) float tensor to its (n, d) reconstruction (or a tuple whose first element
         is). Evaluated in eval mode; never modified.
-    X : torch.Tensor, numpy.ndarray or pandas.DataFrame, shape (n, d)
+    X : torch.Tensor, numpy.ndarray, pandas.DataFrame or anndata.AnnData, shape (n, d)
         The samples whose loss is explained; all n of them enter every column of estimates
         (cost per column: n orderings, each F forward passes of B rows; pass fewer rows for a
         cheaper run).
@@ -99,6 +99,8 @@ class ShapleyImportance(IncrementalMethod):
     feature_names, seed, device, progress, checkpoint, checkpoint_every, client
         As for :class:`~aefi_widget.PermutationImportance` (seed None draws one). With a
         ``client``, a Dask task walks about 0.25 s of samples; the numbers are the same.
+    layer : str, optional
+        With an AnnData X: explain ``adata.layers[layer]`` instead of ``adata.X``.
     batch_size : int, optional
         Model rows per forward call (whole samples: each takes B rows per walk). The numbers
         never depend on it.
@@ -127,6 +129,7 @@ class ShapleyImportance(IncrementalMethod):
         antithetic: bool = True,
         metric: str | MetricFn = "mse",
         feature_names: Sequence[str] | None = None,
+        layer: str | None = None,
         seed: int | None = 0,
         device: str | torch.device | None = None,
         batch_size: int | None = None,
@@ -173,7 +176,7 @@ class ShapleyImportance(IncrementalMethod):
 
         self.session = ModelSession(
             model, X, feature_names=feature_names, metric=metric, device=device,
-            forward_path=_forward_path, check_first=check_options,
+            forward_path=_forward_path, check_first=check_options, layer=layer,
         )  # fmt: skip
         session = self.session
         self.metric_name, self.device = session.metric_name, session.device
