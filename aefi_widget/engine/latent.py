@@ -113,7 +113,7 @@ def latent_importance(
     if method == "permutation":
         return LatentPermutation(
             model, X, encoder=encoder, feature_names=feature_names, n_repeats=n_repeats,
-            seed=seed, device=device, batch_size=batch_size, client=client,
+            seed=seed, device=device, batch_size=batch_size, client=client, layer=layer,
         ).run()  # fmt: skip
     check_client(client)
     check_int(n_repeats, "n_repeats", 1)

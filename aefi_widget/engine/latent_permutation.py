@@ -61,13 +61,15 @@ class LatentPermutation(IncrementalMethod):
     ----------
     model : torch.nn.Module or callable
         The autoencoder (used to find the encoder; never modified).
-    X : torch.Tensor, numpy.ndarray or pandas.DataFrame, shape (n, d)
+    X : torch.Tensor, numpy.ndarray, pandas.DataFrame or anndata.AnnData, shape (n, d)
         Samples; copied.
     encoder : module or callable, optional
         Maps (n, d) inputs to (n, L) codes (or a tuple whose first element is the code). Default:
         ``model.encoder``, else an ``nn.Sequential`` split at its bottleneck (see
         :mod:`aefi_widget.engine.latent_encoder`).
     feature_names : sequence of str, optional
+    layer : str, optional
+        With an AnnData X: use ``adata.layers[layer]`` instead of ``adata.X``.
     n_repeats : int, default 10
         Shuffles per feature.
     seed : int or None, default 0
@@ -97,6 +99,7 @@ class LatentPermutation(IncrementalMethod):
         *,
         encoder: Any = None,
         feature_names: Sequence[str] | None = None,
+        layer: str | None = None,
         n_repeats: int = 10,
         seed: int | None = 0,
         device: str | torch.device | None = None,
@@ -126,7 +129,7 @@ class LatentPermutation(IncrementalMethod):
 
         self.session = EncoderSession(
             model, X, encoder=encoder, feature_names=feature_names, device=device,
-            check_first=check_options,
+            check_first=check_options, layer=layer,
         )  # fmt: skip
         session = self.session
         self.feature_names = session.feature_names
