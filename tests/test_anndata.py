@@ -315,5 +315,8 @@ def test_the_explorer_reads_the_layer_for_every_method_and_names_genes(model) ->
         latent = _finished(explorer, "latent_mi")
         _same_numbers(latent, aefi.latent_importance(model, values, method="mutual_information",
                                                      feature_names=GENES))  # fmt: skip
+        explorer.method = "latent"  # the permutation lens: its engine reads the layer too
+        _same_numbers(_finished(explorer, "latent"), aefi.latent_importance(
+            model, values, seed=0, feature_names=GENES))  # fmt: skip
     finally:
         explorer.close()
