@@ -28,7 +28,7 @@ function float32Bytes(values: number[]): DataView {
 
 const compareTrait = {
   keys: ["first_look", "permutation", "shapley"],
-  titles: ["First look: integrated gradients, 2 steps", "Permutation importance", "Shapley values"],
+  titles: ["First look: permutation importance, 1 repeat on a subsample", "Permutation importance", "Shapley values"],
   rho: [[1, 0.8712, null], [0.8712, 1, -0.004], [null, -0.004, 1]],
   overlap: [[20, 17, 3], [17, 20, 9], [3, 9, 20]],
   k: 20,
@@ -40,7 +40,7 @@ const compareTrait = {
 describe("methods and views traits", () => {
   it("reads methods in order, with defaults, dropping entries without a key", () => {
     const methods = readMethods([
-      { key: "first_look", title: "First look: integrated gradients, 2 steps", status: "done", note: "", has_result: true },
+      { key: "first_look", title: "First look: permutation importance, 1 repeat on a subsample", status: "done", note: "", has_result: true },
       { key: "shapley", title: "Shapley values", status: "unavailable", note: "d > 64: too many features" },
       { title: "no key" },
       "junk",

@@ -302,9 +302,10 @@ def test_the_explorer_reads_the_layer_for_every_method_and_names_genes(model) ->
         expected = aefi.permutation_importance(model, values, n_repeats=2, seed=0,
                                                feature_names=GENES)  # fmt: skip
         _same_numbers(permutation, expected)
-        steps = first.settings["steps"]
-        _same_numbers(first, aefi.gradient_importance(model, values, steps=steps,
-                                                      feature_names=GENES))  # fmt: skip
+        samples = first.settings["samples_per_repeat"]
+        _same_numbers(first, aefi.permutation_importance(
+            model, values, n_repeats=1, max_samples=samples, seed=0, feature_names=GENES
+        ))  # fmt: skip
         _send(explorer.dashboard, {"type": "groups", "mode": "auto", "threshold": 0.5})
         grouped = _finished(explorer, "permutation")
         groups = aefi.correlated_groups(values, threshold=0.5, feature_names=GENES)

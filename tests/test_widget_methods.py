@@ -14,6 +14,7 @@ import aefi_widget as aefi
 from aefi_widget.job import Job
 from aefi_widget.widget import Explorer
 from aefi_widget.widget import method_payload as method_payload_module
+from aefi_widget.widget.methods import first_look_samples
 from aefi_widget.widget.payload import decode_summary
 from aefi_widget.widget.runs import Run, Scheduler
 from tests.widget_fakes import FakeEngine
@@ -172,7 +173,14 @@ def test_first_look_is_shown_first_then_replaced_once_every_unit_has_a_value(sma
         assert explorer.dashboard.labels["title"] == "Permutation importance"
         assert seen and seen[-1][0] == "permutation" and seen[-1][1] >= 1
         first = explorer.results["first_look"]  # the first look stays in the selector
-        assert first.settings["steps"] == 2 and first.complete
+        assert first.method == "permutation" and first.n_repeats == 1 and first.complete
+        samples = first_look_samples(X.shape[1], X.shape[0])
+        assert first.settings["samples_per_repeat"] == samples
+        # The same question as the full run, asked cheaply: a seeded one-repeat subsample run.
+        headless = aefi.permutation_importance(
+            model, X, n_repeats=1, max_samples=samples, seed=0, batch_size=30
+        )
+        np.testing.assert_array_equal(first.importances, headless.importances)
     finally:
         explorer.close()
 
@@ -398,3 +406,12 @@ def test_a_certified_top_k_run_sends_settled_units_and_the_certified_set(small) 
         assert dashboard.progress["total"] == result.evaluations_total
     finally:
         explorer.close()
+
+
+@pytest.mark.parametrize(
+    ("units", "n", "expected"),
+    [(1000, 950, 64), (2000, 950, 32), (20000, 950, 16), (5, 27, 27), (40, 300, 300), (1, 10, 10)],
+)
+def test_first_look_budget_is_about_64000_permuted_rows(units: int, n: int, expected: int) -> None:
+    # ~1 s at d = 1,000 on 2 cores; never fewer than 16 samples, never more than there are.
+    assert first_look_samples(units, n) == expected

@@ -44,9 +44,12 @@ class Explorer(widgets.VBox):
         Attribute groups of features together (for the methods that can); "auto" uses
         :func:`~aefi_widget.correlated_groups` (threshold 0.8, changeable in the page).
     first_look : bool, default True
-        For "permutation" and "shapley": compute integrated gradients with 2 steps first (about
-        a second), show it labelled "First look", and switch to the method once every unit has
-        a value (unless another method was picked meanwhile).
+        For "permutation" and "shapley": first compute permutation importance with one repeat
+        on a subsample (about 64,000 permuted rows: ~1 s at 1,000 features; see
+        :func:`~aefi_widget.widget.methods.first_look_samples`), show it labelled "First look",
+        and switch to the method once every unit has a value (unless another method was picked
+        meanwhile). A gradient preview would be quicker to explain but answers another question
+        (on the demo autoencoder it finds none of permutation's top 20).
     top : int, default 20
         Features drawn in the bar and box charts (changeable in the page, 1 to 200).
     autostart : bool, default True
