@@ -48,12 +48,12 @@ COMMON_KEYWORDS = ("feature_names", "layer", "metric", "device", "batch_size", "
 FIRST_LOOK_FOR = ("permutation", "shapley")
 # The first look asks the chosen method's question cheaply: permutation importance, one repeat, on
 # a subsample of about FIRST_LOOK_ROWS / units samples (at least FIRST_LOOK_MIN_SAMPLES). Measured
-# by the lead (seed-like autoencoder, d=1000, n=950, vs the 50-repeat run; /tmp probe, see the
-# issue note): 64 samples take 1.1-1.3 s and find 9 of the full top-10 (10-12 of the top-20,
-# whose ranks 11-20 differ by less than their noise). Integrated gradients with 2 steps take
-# 1.3-1.5 s but answer another question: they found 0 of the top-20 (the planted features rank
-# 274th-999th by |IG| even with 32 steps), so showing them as a preview would mislead.
-FIRST_LOOK_ROWS = 64_000
+# by the lead (seed-like autoencoder, d=1000, n=950, 5 seeds, vs the 50-repeat run of
+# benchmarks/bench_anytime.py): 48 samples take 1.1-1.6 s and find 7-9 of the full top-10 (64
+# samples: 1.3-1.5 s, 8-10; ranks 11-20 of the full run differ by less than their noise). IG with
+# 2 steps takes 0.2-1.5 s but answers another question: it found 0 of the top-20 (the planted
+# features rank 274th-999th by |IG| even with 32 steps), so as a preview it would mislead.
+FIRST_LOOK_ROWS = 48_000
 FIRST_LOOK_MIN_SAMPLES = 16
 
 
