@@ -29,7 +29,6 @@ __all__ = [
     "chunk_source",
     "chunks_here",
     "chunks_on_cluster",
-    "plan_positions",
 ]
 
 # (position, the chunk's result, seconds spent on it): what a chunk source yields, in order.
@@ -81,13 +80,6 @@ def _engine_for(spec: WorkerSpec) -> Any:
             _ENGINES.clear()
             engine = _ENGINES[spec.token] = spec.build(spec.model, spec.X, **spec.keywords)
         return engine
-
-
-def plan_positions(plan: Any, round_: int, chunk: int) -> Iterator[tuple[int, int]]:
-    """Positions of a :class:`~aefi_widget.engine.plan.Plan` from (round, chunk) to the end."""
-    while round_ < plan.n_repeats:
-        yield round_, chunk
-        round_, chunk = plan.advance(round_, chunk)
 
 
 def chunks_here(

@@ -26,7 +26,7 @@ import torch
 
 from aefi_widget.engine.allocator import settle_heap
 from aefi_widget.engine.calls import Scratch, place_segments
-from aefi_widget.engine.distributed import WorkerSpec, check_client, chunk_source, plan_positions
+from aefi_widget.engine.distributed import WorkerSpec, check_client, chunk_source
 from aefi_widget.engine.inputs import check_int
 from aefi_widget.engine.latent_encoder import EncoderCodes, EncoderSession
 from aefi_widget.engine.latent_state import LatentRunState
@@ -213,7 +213,7 @@ class LatentPermutation(IncrementalMethod):
             self.session.codes(self.call_rows)
             if self.session.device.type == "cpu":
                 settle_heap()
-        positions = plan_positions(plan, state.round, state.chunk)
+        positions = plan.positions(state.round, state.chunk)
         source = chunk_source(client, self._worker_spec, self.chunk_sums, plan, positions)
         for (round_, chunk), (segments, sums), seconds in source:
             next_round, next_chunk = plan.advance(round_, chunk)

@@ -18,19 +18,12 @@ from aefi_widget.engine.permutation_state import RunState
 from aefi_widget.engine.plan import Plan
 from aefi_widget.result import ImportanceResult
 
-__all__ = ["ChunkSource", "full_rounds", "plan_positions", "race_rounds"]
+__all__ = ["ChunkSource", "full_rounds", "race_rounds"]
 
 # (plan, positions) -> ((round, chunk), per-segment sums, seconds spent) per position, in order.
 ChunkSource = Callable[
     [Plan, Iterator[tuple[int, int]]], Iterator[tuple[tuple[int, int], CallSums, float]]
 ]
-
-
-def plan_positions(plan: Plan, round_: int, chunk: int) -> Iterator[tuple[int, int]]:
-    """Plan positions from (round, chunk) to the end, in order."""
-    while round_ < plan.n_repeats:
-        yield round_, chunk
-        round_, chunk = plan.advance(round_, chunk)
 
 
 def full_rounds(
@@ -42,7 +35,7 @@ def full_rounds(
     """Every remaining chunk of ``state.plan`` absorbed into ``state``; yields ``snapshot(state)``
     after each chunk and at each round's end."""
     plan, m = state.plan, samples_per_repeat
-    positions = plan_positions(plan, state.round, state.chunk)
+    positions = plan.positions(state.round, state.chunk)
     for (round_, chunk), sums, seconds in chunks(plan, positions):
         next_round, next_chunk = plan.advance(round_, chunk)
         state.elapsed_s += seconds

@@ -14,6 +14,7 @@ uninterrupted run would have made.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 __all__ = ["Plan", "Segment", "chunk_count", "chunk_segments", "split_calls"]
@@ -154,6 +155,12 @@ class Plan:
             return min(self.n_repeats, round_ + packed), 0
         chunk += 1
         return (round_ + 1, 0) if chunk == self.chunks_per_round else (round_, chunk)
+
+    def positions(self, round_: int, chunk: int) -> Iterator[tuple[int, int]]:
+        """Every position from (round, chunk) to the end of the plan, in order."""
+        while round_ < self.n_repeats:
+            yield round_, chunk
+            round_, chunk = self.advance(round_, chunk)
 
     def done_before(self, round_: int, chunk: int) -> int:
         """Evaluations finished before position (round, chunk)."""
