@@ -29,6 +29,7 @@ from aefi_widget.widget.figures import (
     names_margin,
     nice_ticks,
     short_labels,
+    title_name,
 )
 from aefi_widget.widget.messages import InvalidMessage, check_index
 from aefi_widget.widget.worker import OnDemandThread
@@ -251,7 +252,8 @@ class DrilldownView:
             self._errors.y = drill.error_increase[self._points]
             # Hover shows each point's sample: its label (DataFrame index, AnnData obs_names).
             self._errors.names = [labels[i] for i in self._points]
-        self.error_figure.title = f"(c) error increase of {drill.feature} per sample (click one)"
+        # Short enough for a panel of ~320 px (bqplot does not wrap or clip titles).
+        self.error_figure.title = f"(c) {title_name(drill.feature)} per sample (click one)"
 
     def _moved_outputs(self, drill: Any) -> tuple[list[str], np.ndarray]:
         """Top outputs by ``delta_recon`` (mean over finished repeats), else this repeat's."""
@@ -284,7 +286,7 @@ class DrilldownView:
         if finite.size:
             self.profile_figure.axes[0].tick_values = nice_ticks(finite.min(), finite.max(), 4)
         self.profile_figure.title = (
-            f"(d) sample {drill.labels()[position]}: {self.value_name} "
+            f"(d) sample {title_name(drill.labels()[position])}: {self.value_name} "
             f"{float(drill.error_increase[position]):.3g}"
         )
 

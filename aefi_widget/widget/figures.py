@@ -23,12 +23,22 @@ __all__ = [
     "legend_html",
     "names_margin",
     "nice_ticks",
+    "panel_layout",
     "short_labels",
+    "title_name",
 ]
 
 COLORS = {"reconstructed": "#1f77b4", "shuffled": "#d95f02", "original": "#8c8c8c"}
 DIAGONAL_COLOR = "#999999"
 PICKED_COLOR = "#d62728"
+# Drilldowns at least this wide (px) show two panels a row; the dashboard stacks its charts
+# below the same width (SIDE_BY_SIDE_MIN in js/views/charts.ts).
+TWO_COLUMNS_MIN = 720
+# ipywidgets' margin around every widget (--jp-widgets-margin), px.
+WIDGET_MARGIN = 2
+# Panel titles name a feature or a sample in at most this many characters: a panel can be as
+# narrow as ~320 px, and bqplot centres a title on the plot area without clipping it.
+TITLE_NAME_CHARS = 16
 # Output names on a vertical axis: at most this many characters (shortened in the middle).
 LABEL_CHARS = 16
 
@@ -42,6 +52,12 @@ def short_labels(names: Sequence[str], max_chars: int = LABEL_CHARS) -> list[str
         if len(set(labels)) == len(labels):
             return labels
     return [f"{label} #{i}" for i, label in enumerate(labels)]  # equal names given twice
+
+
+def title_name(name: str, max_chars: int = TITLE_NAME_CHARS) -> str:
+    """``name`` shortened in the middle for a panel title (the caption above the panels and
+    the tooltips give it in full)."""
+    return _middle(name, max_chars)
 
 
 def names_margin(labels: Sequence[str]) -> dict[str, int]:
@@ -82,7 +98,9 @@ def figure(
     left: int = 64,
     y_ordinal: bool = False,
 ) -> Figure:
-    """A drilldown panel: flexible width (two per row on wide outputs, one on narrow ones)."""
+    """A drilldown panel whose width follows its container, in CSS only (the kernel never
+    learns the page's width): two a row where the drilldown is at least :data:`TWO_COLUMNS_MIN`
+    px wide, else one a row; bqplot redraws a figure whenever its box changes size."""
     axes = [
         Axis(scale=x, label=x_label),
         Axis(
@@ -98,8 +116,20 @@ def figure(
         marks=marks,
         axes=axes,
         fig_margin={"top": 36, "bottom": 48, "left": left, "right": 20},
-        # Two panels a row where there is room for two of 320 px, else one.
-        layout=widgets.Layout(flex="1 1 40%", min_width="320px", height="340px"),
+        layout=panel_layout(),
+    )
+
+
+def panel_layout() -> widgets.Layout:
+    """A drilldown panel's box: half its row (less the 2 x 2 px margins ipywidgets puts around
+    every widget) but never narrower than half of :data:`TWO_COLUMNS_MIN`, so two panels share a
+    row from that width on and each takes a row of its own below it, like the dashboard's
+    charts; never wider than its container either (a narrow notebook or a side panel)."""
+    half = TWO_COLUMNS_MIN // 2 - 2 * WIDGET_MARGIN
+    return widgets.Layout(
+        flex=f"1 1 calc(50% - {2 * WIDGET_MARGIN}px)",
+        min_width=f"min({half}px, calc(100% - {2 * WIDGET_MARGIN}px))",
+        height="340px",
     )
 
 
