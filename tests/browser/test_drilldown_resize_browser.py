@@ -1,8 +1,9 @@
 """The bqplot drilldown follows the window: drawn at 1,280 px, then narrowed to 800 px and widened
 to 1,920 px, its four figures stay inside the widget, never overlap, keep their titles, axis
-labels and tick labels inside their own box, and change width with the window (one column at
-800 px, two at 1,920 px). Dark theme, a small explorer, a feature selected by clicking its bar.
-Screenshots: test-artifacts/drilldown-resize-{1280,800,1920}.png.
+labels and tick labels inside their own box, and change width with the window: one a row where
+the drilldown is under 720 px wide (800 px with and without the file browser), two a row above.
+Dark theme, a small explorer, a feature selected by clicking its bar. Screenshots and geometry:
+test-artifacts/drilldown-resize-{1280,800,800-wide,1920}.{png,json}.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 import pytest
 from lab_page import ARTIFACTS, LabPage
 from layout_checks import _inside, _overlap
@@ -49,22 +51,22 @@ FIGURES_JS = """
 """
 
 
-def _check_figures(page: Any, width: int) -> dict[str, Any]:
+def _check_figures(page: Any, step: str) -> dict[str, Any]:
     """Every figure inside the drilldown (itself inside its output area), none overlapping, all
     its texts inside it; returns the geometry read."""
     geometry = page.evaluate(FIGURES_JS)
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / f"drilldown-resize-{width}.json").write_text(json.dumps(geometry, indent=1))
+    (ARTIFACTS / f"drilldown-resize-{step}.json").write_text(json.dumps(geometry, indent=1))
     drill, figures = geometry["drill"], geometry["figures"]
-    assert len(figures) == 4, f"{width} px: {len(figures)} figures"
-    assert _inside(drill, geometry["output"]), f"{width} px: drilldown outside its output area"
+    assert len(figures) == 4, f"{step}: {len(figures)} figures"
+    assert _inside(drill, geometry["output"]), f"{step}: drilldown outside its output area"
     for i, fig in enumerate(figures):
-        assert fig["right"] - fig["left"] > 200, f"{width} px: figure {i} squeezed: {fig}"
-        assert _inside(fig, drill), f"{width} px: figure {i} outside the widget: {fig} {drill}"
+        assert fig["right"] - fig["left"] > 200, f"{step}: figure {i} squeezed: {fig}"
+        assert _inside(fig, drill), f"{step}: figure {i} outside the widget: {fig} {drill}"
         outside = [t["text"] for t in fig["texts"] if not _inside(t, fig)]
-        assert not outside, f"{width} px: figure {i} texts outside it: {outside}"
+        assert not outside, f"{step}: figure {i} texts outside it: {outside}"
         for j, other in enumerate(figures[i + 1 :], i + 1):
-            assert not _overlap(fig, other), f"{width} px: figures {i} and {j} overlap"
+            assert not _overlap(fig, other), f"{step}: figures {i} and {j} overlap"
     return geometry
 
 
@@ -95,16 +97,26 @@ def test_drilldown_figures_follow_the_window_width(lab: LabPage) -> None:
         page.locator(".aefi-drilldown .bqplot text.mainheading", has_text="(d) sample ").wait_for(
             timeout=30_000
         )
-        widths: dict[int, list[float]] = {}
-        for width in (1280, 800, 1920):
+        widths: dict[str, list[float]] = {}
+        # "800-wide": the file browser closed, so the drilldown is ~650 px wide: still one
+        # panel a row (two of ~320 px would squeeze the output names).
+        for step, width in (("1280", 1280), ("800", 800), ("800-wide", 800), ("1920", 1920)):
+            if step == "800-wide":
+                page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current").click()
             page.set_viewport_size({"width": width, "height": 1000})
             _show_each_figure(page)
-            geometry = _check_figures(page, width)
-            widths[width] = [f["right"] - f["left"] for f in geometry["figures"]]
+            geometry = _check_figures(page, step)
+            widths[step] = [f["right"] - f["left"] for f in geometry["figures"]]
+            drill_px = geometry["drill"]["right"] - geometry["drill"]["left"]
             columns = _columns(geometry["figures"])
-            assert columns == (1 if width == 800 else 2), f"{width} px: {columns} columns"
-            lab.screenshot_output(0, f"drilldown-resize-{width}")
-        for i in range(4):
-            assert widths[800][i] != widths[1280][i] and widths[1920][i] > widths[1280][i], widths
+            assert columns == (1 if drill_px < 720 else 2), f"{step}: {columns} columns"
+            lab.screenshot_output(0, f"drilldown-resize-{step}")
+            if step == "800-wide":
+                assert 500 < drill_px < 720, f"{step}: drilldown {drill_px} px wide"
+        assert widths["1280"][0] > widths["800"][0]  # two columns of ~420 px, one of ~365
+        assert widths["800-wide"][0] > widths["1280"][0] > widths["800"][0]
+        wider = zip(widths["1920"], widths["1280"], strict=True)
+        assert all(w1920 > w1280 for w1920, w1280 in wider), widths
+        assert all(len(set(np.round(w))) == 1 for w in widths.values()), widths  # equal panels
     finally:
         lab.lab.set_theme("JupyterLab Light")
