@@ -1,6 +1,6 @@
 /** Pieces shared by the bar and box charts: row geometry, the value axis, labelled rows. */
 
-import { svg } from "./dom";
+import type { Redraw } from "./dom";
 import { tickFormatter } from "./format";
 import { tickStep, ticks, type LinearScale } from "./scales";
 import { shortenMiddle, type Measure } from "./text";
@@ -60,13 +60,14 @@ export function titleLines(label: string, width: number, measure: Measure): stri
  * (left-aligned, on two lines when the plot is narrow; full text on hover).
  */
 export function drawAxis(
+  draw: Redraw,
   parent: SVGElement,
   x: LinearScale,
   rows: number,
   label: string,
   measure: Measure,
 ): void {
-  const axis = svg("g", { class: "aefi-axis" }, parent);
+  const axis = draw.svg("g", { class: "aefi-axis" }, parent);
   const bottom = AXIS_HEIGHT + Math.max(1, rows) * ROW_HEIGHT;
   const [lo, hi] = x.domain;
   const format = tickFormatter(tickStep(lo, hi, 4));
@@ -78,19 +79,15 @@ export function drawAxis(
   values.forEach((value, k) => {
     const position = x(value);
     const grid = value === 0 ? "aefi-zero" : "aefi-grid";
-    svg("line", { class: grid, x1: position, x2: position, y1: AXIS_HEIGHT - 4, y2: bottom }, axis);
+    draw.svg("line", { class: grid, x1: position, x2: position, y1: AXIS_HEIGHT - 4, y2: bottom }, axis);
     if (k % every !== 0) return;
-    const tick = svg("text", { class: "aefi-tick", x: position, y: AXIS_HEIGHT - 8 }, axis);
-    tick.textContent = format(value);
+    draw.text(draw.svg("text", { class: "aefi-tick", x: position, y: AXIS_HEIGHT - 8 }, axis), format(value));
   });
   const left = Math.min(x.range[0], x.range[1]);
   const lines = titleLines(label, Math.max(40, room + MARGIN_RIGHT), measure);
-  const title = svg("text", { class: "aefi-axis-label", x: left, y: lines.length > 1 ? 9 : 18 }, axis);
-  lines.forEach((line, k) => {
-    const span = svg("tspan", { x: left, dy: k === 0 ? 0 : 12 }, title);
-    span.textContent = line;
-  });
-  if (lines.join(" ") !== label) svg("title", {}, title).textContent = label;
+  const title = draw.svg("text", { class: "aefi-axis-label", x: left, y: lines.length > 1 ? 9 : 18 }, axis);
+  lines.forEach((line, k) => draw.text(draw.svg("tspan", { x: left, dy: k === 0 ? 0 : 12 }, title), line));
+  if (lines.join(" ") !== label) draw.text(draw.svg("title", {}, title), label);
 }
 
 /**
@@ -99,35 +96,36 @@ export function drawAxis(
  * label column when the layout has one (shortened in the middle to fit).
  */
 export function featureRow(
+  draw: Redraw,
   parent: SVGElement,
-  options: { testid: string; name: string; row: number; layout: ChartLayout; selected: boolean },
+  options: { testid: string; name: string; row: number; layout: ChartLayout; selected: boolean; settled?: string },
   tooltip: string,
   onClick: () => void,
 ): SVGGElement {
-  const { testid, name, row, layout, selected } = options;
-  const group = svg(
+  const { testid, name, row, layout, selected, settled } = options;
+  const group = draw.svg(
     "g",
-    { class: selected ? "aefi-row aefi-selected-row" : "aefi-row", "data-testid": testid },
+    { class: selected ? "aefi-row aefi-selected-row" : "aefi-row", "data-testid": testid, "data-feature": name, "data-settled": settled },
     parent,
   );
-  group.dataset.feature = name;
-  svg("rect", {
+  draw.svg("rect", {
     class: "aefi-hit",
     x: 0,
     y: AXIS_HEIGHT + row * ROW_HEIGHT,
     width: layout.width,
     height: ROW_HEIGHT,
   }, group);
-  svg("title", {}, group).textContent = tooltip;
+  draw.text(draw.svg("title", {}, group), tooltip);
   if (layout.labelWidth > 0) {
-    const text = svg("text", {
+    const text = draw.svg("text", {
       class: "aefi-label",
       "data-testid": "aefi-label",
       x: layout.labelWidth - LABEL_GAP,
       y: rowCentre(row) + 4,
     }, group);
-    text.textContent = shortenMiddle(name, layout.labelWidth - LABEL_GAP - 2, layout.measure);
+    draw.text(text, shortenMiddle(name, layout.labelWidth - LABEL_GAP - 2, layout.measure));
   }
-  group.addEventListener("click", onClick);
+  // A property, not addEventListener: the group is reused by the next draw, with its feature.
+  group.onclick = onClick;
   return group;
 }

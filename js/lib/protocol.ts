@@ -39,11 +39,17 @@ export function toBytes(value: unknown): Uint8Array | null {
 
 type Reader = "getFloat32" | "getInt32";
 
-// Read through a DataView because the buffers may be unaligned (typed-array views would throw).
-function decode<T extends Float32Array | Int32Array>(bytes: Uint8Array, out: new (n: number) => T, read: Reader): T {
+// Typed arrays use the host's byte order; every browser host is little-endian, but check.
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+function decode<T extends Float32Array | Int32Array>(bytes: Uint8Array, out: new (buffer: ArrayBuffer) => T & { length: number }, read: Reader): T {
   const n = Math.floor(bytes.byteLength / 4);
+  // On a little-endian host, one copy of the bytes (aligned, as a typed array needs; the
+  // buffers may sit at any offset) is the decode: ~20x faster than a DataView read per value
+  // while the code is still cold, which the first update with data is.
+  if (LITTLE_ENDIAN) return new out(bytes.slice(0, 4 * n).buffer as ArrayBuffer);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const values = new out(n);
+  const values = new out(new ArrayBuffer(4 * n));
   for (let i = 0; i < n; i++) values[i] = view[read](4 * i, true);
   return values;
 }

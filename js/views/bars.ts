@@ -1,7 +1,7 @@
 /** Bar chart: each top feature's share of the total importance, in percent, with 95 % CI whiskers. */
 
 import { AXIS_HEIGHT, MARGIN_RIGHT, ROW_HEIGHT, chartHeight, chartRows, drawAxis, featureRow, rowCentre, rowsSpan, type ChartLayout } from "../lib/chart";
-import { clear, svg } from "../lib/dom";
+import { Redraw, svg } from "../lib/dom";
 import { formatNumber, formatPercent } from "../lib/format";
 import { countOf } from "../lib/labels";
 import type { Send } from "../lib/model";
@@ -10,15 +10,15 @@ import type { ViewState } from "../lib/state";
 import { rankOrder, ranks } from "../lib/topn";
 
 /** "selected · rank #523" in the gap above a pinned row (the pick outside the top N). */
-export function pinNote(root: SVGSVGElement, state: ViewState, row: number): void {
+export function pinNote(draw: Redraw, root: SVGSVGElement, state: ViewState, row: number): void {
   const rank = ranks(rankOrder(state.frame.mean))[state.pinned];
-  const note = svg("text", {
+  const note = draw.svg("text", {
     class: "aefi-muted-text aefi-pin-note",
     "data-testid": "aefi-pin-note",
     x: 4,
     y: rowCentre(row) - ROW_HEIGHT / 2 - 3,
   }, root);
-  note.textContent = `selected, outside the top ${state.top.length} · rank #${rank}`;
+  draw.text(note, `selected, outside the top ${state.top.length} · rank #${rank}`);
 }
 
 /** The tooltip's line about a group's members: "group of 5: a, b, c, d, e" (at most 12 named). */
@@ -45,7 +45,7 @@ export class BarsView {
 
   update(state: ViewState, layout: ChartLayout): void {
     const { frame, top, index, labels } = state;
-    clear(this.root);
+    const draw = new Redraw(this.root);
     this.root.setAttribute("width", String(layout.width));
     const rows = chartRows(top, state.pinned);
     const span = rowsSpan(top, state.pinned);
@@ -62,7 +62,7 @@ export class BarsView {
     const label = percent ? `share ${over}, %` : `mean ${labels.valueLabel}`;
     const values = rows.flatMap(({ feature: i }) => [frame.ciLow[i] * factor, frame.ciHigh[i] * factor, frame.mean[i] * factor]);
     const x = linearScale(valueDomain(values), [layout.labelWidth, layout.width - MARGIN_RIGHT]);
-    drawAxis(this.root, x, span, label, layout.measure);
+    drawAxis(draw, this.root, x, span, label, layout.measure);
     const settled = state.settled ?? new Int8Array(0);
     rows.forEach(({ feature, row, pinned }) => {
       const name = index.names[feature];
@@ -76,23 +76,30 @@ export class BarsView {
         settledLine(settled[feature] ?? 0, state.certified?.k ?? null) +
         membersLine(state.members.get(name));
       const group = featureRow(
+        draw,
         this.root,
-        { testid: "aefi-bar", name, row, layout, selected: name === state.selected },
+        {
+          testid: "aefi-bar",
+          name,
+          row,
+          layout,
+          selected: name === state.selected,
+          settled: settled[feature] ? (settled[feature] > 0 ? "inside" : "outside") : undefined,
+        },
         tooltip,
         () => this.send({ type: "select", index: feature }),
       );
-      if (pinned) pinNote(this.root, state, row);
-      if (settled[feature]) group.dataset.settled = settled[feature] > 0 ? "inside" : "outside";
+      if (pinned) pinNote(draw, this.root, state, row);
       if (settled[feature] > 0) {
         // A check in the right margin: settled in the top k, the race will not move it out.
-        const mark = svg("text", { class: "aefi-settled-mark", x: layout.width - MARGIN_RIGHT + 3, y: rowCentre(row) + 4 }, group);
-        mark.textContent = "✓";
+        const mark = draw.svg("text", { class: "aefi-settled-mark", x: layout.width - MARGIN_RIGHT + 3, y: rowCentre(row) + 4 }, group);
+        draw.text(mark, "✓");
       }
       if (!Number.isFinite(mean)) return;
       const y = rowCentre(row);
       const value = mean * factor;
       const x0 = x(Math.min(0, value));
-      svg("rect", {
+      draw.svg("rect", {
         // One estimate: a lighter bar and no whisker, not a zero-width interval.
         // Settled outside the top k: faded, the race has stopped spending time on it.
         class: `aefi-bar-rect${n > 1 ? "" : " aefi-single"}${settled[feature] < 0 ? " aefi-settled-out" : ""}`,
@@ -104,15 +111,16 @@ export class BarsView {
       const lo = frame.ciLow[feature] * factor;
       const hi = frame.ciHigh[feature] * factor;
       if (n > 1 && Number.isFinite(lo) && Number.isFinite(hi) && hi > lo) {
-        svg("line", { class: "aefi-whisker", x1: x(lo), x2: x(hi), y1: y, y2: y }, group);
+        draw.svg("line", { class: "aefi-whisker", x1: x(lo), x2: x(hi), y1: y, y2: y }, group);
         for (const end of [lo, hi]) {
-          svg("line", { class: "aefi-whisker", x1: x(end), x2: x(end), y1: y - 4, y2: y + 4 }, group);
+          draw.svg("line", { class: "aefi-whisker", x1: x(end), x2: x(end), y1: y - 4, y2: y + 4 }, group);
         }
       }
     });
     if (top.length === 0) {
-      const empty = svg("text", { class: "aefi-muted-text", x: layout.labelWidth, y: AXIS_HEIGHT + 14 }, this.root);
-      empty.textContent = "waiting for the first results…";
+      const empty = draw.svg("text", { class: "aefi-muted-text", x: layout.labelWidth, y: AXIS_HEIGHT + 14 }, this.root);
+      draw.text(empty, "waiting for the first results…");
     }
+    draw.finish();
   }
 }

@@ -2,7 +2,7 @@
 
 import { boxStats } from "../lib/boxstats";
 import { MARGIN_RIGHT, ROW_HEIGHT, chartHeight, chartRows, drawAxis, featureRow, rowCentre, rowsSpan, type ChartLayout } from "../lib/chart";
-import { clear, svg } from "../lib/dom";
+import { Redraw, svg } from "../lib/dom";
 import { formatNumber } from "../lib/format";
 import { countOf } from "../lib/labels";
 import type { Send } from "../lib/model";
@@ -24,7 +24,7 @@ export class BoxesView {
 
   update(state: ViewState, layout: ChartLayout): void {
     const { frame, top, index, labels } = state;
-    clear(this.root);
+    const draw = new Redraw(this.root);
     this.root.setAttribute("width", String(layout.width));
     const rows = chartRows(top, state.pinned);
     const span = rowsSpan(top, state.pinned);
@@ -34,7 +34,7 @@ export class BoxesView {
     const x = linearScale(valueDomain(perFeature.flat()), [start, layout.width - MARGIN_RIGHT]);
     // The unit last, so a narrow chart breaks the title before it.
     const unit = labels.unit ? ` (${labels.unit})` : "";
-    drawAxis(this.root, x, span, `${labels.value} per ${labels.axis}${unit}`, layout.measure);
+    drawAxis(draw, this.root, x, span, `${labels.value} per ${labels.axis}${unit}`, layout.measure);
     rows.forEach(({ feature, row }, k) => {
       const name = index.names[feature];
       const values = perFeature[k];
@@ -48,6 +48,7 @@ export class BoxesView {
           countOf(stats.n, labels.axis)
         : `${name}\nno ${labels.axis}s yet`;
       const group = featureRow(
+        draw,
         this.root,
         { testid: "aefi-box", name, row, layout, selected: name === state.selected },
         tooltip,
@@ -58,15 +59,15 @@ export class BoxesView {
       const half = ROW_HEIGHT * 0.3;
       // A box needs at least two estimates; one is drawn as its dot alone.
       if (stats.n > 1) {
-        svg("line", { class: "aefi-whisker", x1: x(stats.whiskerLow), x2: x(stats.whiskerHigh), y1: y, y2: y }, group);
-        svg("rect", {
+        draw.svg("line", { class: "aefi-whisker", x1: x(stats.whiskerLow), x2: x(stats.whiskerHigh), y1: y, y2: y }, group);
+        draw.svg("rect", {
           class: "aefi-box-rect",
           x: x(stats.q1),
           y: y - half,
           width: Math.max(1, x(stats.q3) - x(stats.q1)),
           height: 2 * half,
         }, group);
-        svg("line", { class: "aefi-median", x1: x(stats.median), x2: x(stats.median), y1: y - half, y2: y + half }, group);
+        draw.svg("line", { class: "aefi-median", x1: x(stats.median), x2: x(stats.median), y1: y - half, y2: y + half }, group);
       }
       // Up to MAX_DOTS estimates every one is a dot; beyond, only those outside the whiskers
       // (as in any box plot), so the box stays visible.
@@ -74,8 +75,9 @@ export class BoxesView {
       dots.forEach((value, j) => {
         // Deterministic jitter (by estimate) so dots do not hide each other and do not dance.
         const jitter = stats.n > 1 ? ((j * 7) % 9) / 8 - 0.5 : 0;
-        svg("circle", { class: "aefi-point", cx: x(value), cy: y + jitter * half * 1.6, r: stats.n > 1 ? 2.2 : 3 }, group);
+        draw.svg("circle", { class: "aefi-point", cx: x(value), cy: y + jitter * half * 1.6, r: stats.n > 1 ? 2.2 : 3 }, group);
       });
     });
+    draw.finish();
   }
 }

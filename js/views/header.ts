@@ -1,6 +1,6 @@
 /** Header: title, settings, progress (features first, then rounds), status, controls, banners. */
 
-import { clear, html } from "../lib/dom";
+import { clear, html, setText } from "../lib/dom";
 import { formatCount, formatDuration, formatNumber } from "../lib/format";
 import type { Certified } from "../lib/methods";
 import type { Send } from "../lib/model";
@@ -119,36 +119,38 @@ export class HeaderView {
 
   update(state: ViewState): void {
     const { progress } = state;
-    this.title.textContent = state.labels.title;
+    setText(this.title, state.labels.title);
     this.updateSettings(state);
     const percent = Math.round(1000 * Math.min(1, Math.max(0, progress.fraction))) / 10;
     this.bar.style.width = `${percent}%`;
     this.bar.parentElement?.setAttribute("aria-valuenow", String(percent));
-    this.rounds.textContent = `${progress.rounds_done} / ${progress.n_repeats} rounds`;
+    setText(this.rounds, `${progress.rounds_done} / ${progress.n_repeats} rounds`);
     // Until every feature has a first value, progress reads in features.
     const total = state.index.names.length;
-    this.evaluated.textContent = `${formatCount(state.evaluated)} of ${formatCount(total)} ${unitWord(state)} evaluated`;
+    setText(this.evaluated, `${formatCount(state.evaluated)} of ${formatCount(total)} ${unitWord(state)} evaluated`);
     this.evaluated.hidden = state.evaluated >= total;
-    this.evaluations.textContent = `${percent}% · ${formatCount(progress.done)} / ${formatCount(progress.total)} evaluations`;
+    setText(this.evaluations, `${percent}% · ${formatCount(progress.done)} / ${formatCount(progress.total)} evaluations`);
     const rate = progress.evals_per_s ? ` · ${formatCount(progress.evals_per_s)}/s` : "";
-    this.timing.textContent = `elapsed ${formatDuration(progress.elapsed_s)} · ETA ${formatDuration(progress.eta_s)}${rate}`;
+    setText(this.timing, `elapsed ${formatDuration(progress.elapsed_s)} · ETA ${formatDuration(progress.eta_s)}${rate}`);
     this.updateCertified(state);
-    this.status.textContent = state.status === "cancelled" ? "stopped" : state.status || "idle";
+    setText(this.status, state.status === "cancelled" ? "stopped" : state.status || "idle");
     this.status.dataset.status = state.status;
     const [pause, resume, stop] = controlsEnabled(state.status);
     this.pause.disabled = !pause;
     this.resume.disabled = !resume;
     this.stop.disabled = !stop;
-    this.resume.textContent = state.status === "cancelled" ? "Continue" : "Resume";
-    this.stoppedNote.textContent =
+    setText(this.resume, state.status === "cancelled" ? "Continue" : "Resume");
+    setText(
+      this.stoppedNote,
       state.status === "cancelled"
         ? "Stopped: the partial result is in explorer.result; Continue computes the rest from there."
-        : "";
+        : "",
+    );
     this.stoppedNote.hidden = state.status !== "cancelled";
     this.maxTopN = state.maxTopN;
     this.topN.max = String(state.maxTopN);
     if (document.activeElement !== this.topN) this.topN.value = String(state.topN);
-    this.errorBanner.textContent = state.error;
+    setText(this.errorBanner, state.error);
     this.errorBanner.hidden = !state.error;
     this.updateWarning(state);
   }
@@ -158,7 +160,7 @@ export class HeaderView {
     const { certified } = state;
     this.certified.hidden = certified === null;
     if (!certified) return;
-    this.certified.textContent = certifiedText(certified);
+    setText(this.certified, certifiedText(certified));
     this.certified.title = certified.names.length
       ? `Certainly in the top ${certified.k}:\n${certified.names.join("\n")}`
       : `No feature is certain to be in the top ${certified.k} yet`;
@@ -186,7 +188,7 @@ export class HeaderView {
   private updateWarning(state: ViewState): void {
     if (state.warningCount === this.shownWarning) return;
     this.shownWarning = state.warningCount;
-    this.warningBanner.textContent = state.warning;
+    setText(this.warningBanner, state.warning);
     this.warningBanner.hidden = !state.warning;
     clearTimeout(this.warningTimer);
     this.warningTimer = setTimeout(() => (this.warningBanner.hidden = true), WARNING_MS);

@@ -1,6 +1,6 @@
 /** Drilldown header: which feature is selected and its numbers (the bqplot panels sit below). */
 
-import { html } from "../lib/dom";
+import { html, setText } from "../lib/dom";
 import { formatNumber } from "../lib/format";
 import { countOf } from "../lib/labels";
 import type { ViewState } from "../lib/state";
@@ -17,18 +17,20 @@ export class SelectedView {
   }
 
   update(state: ViewState): void {
-    this.name.textContent = state.selected;
+    setText(this.name, state.selected);
     if (!state.selected) {
-      this.detail.textContent = "click a bar, a box, a point, a map row or a search result to inspect a feature";
+      setText(this.detail, "click a bar, a box, a point, a map row or a search result to inspect a feature");
       return;
     }
     const feature = state.index.indexOf(state.selected);
     const { frame, labels } = state;
-    this.detail.textContent =
+    setText(
+      this.detail,
       feature < 0
         ? ""
         : ` · mean ${labels.valueLabel} ${formatNumber(frame.mean[feature])} ` +
           `[${formatNumber(frame.ciLow[feature])}, ${formatNumber(frame.ciHigh[feature])}] · ` +
-          countOf(frame.nDone[feature], labels.axis);
+          countOf(frame.nDone[feature], labels.axis),
+    );
   }
 }
