@@ -443,7 +443,8 @@ def report_render_time(run_browser: bool) -> None:
         f"({test}, 'aefi-draw' measures, report {age_min:.0f} min old): {report['draws']} "
         f"updates, median {report['median_ms']} ms, p95 {report['p95_ms']} ms, max "
         f"{report['max_ms']} ms, {report['over_16ms']} over 16 ms (target <= 16 ms); "
-        f"first draw {report['first_draw_ms']} ms; slow updates [number, ms]: "
+        f"first draw {report['first_draw_ms']} ms, first update with data "
+        f"{report.get('first_update_ms', '?')} ms; slow updates [number, ms]: "
         f"{report.get('slow_updates', '?')}"
     )
 

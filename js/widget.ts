@@ -56,11 +56,12 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
   const compareBox = box("compare");
   const heatmapBox = box("heatmap");
   let draws = 0;
-  // Render time per redraw, read by the browser tests; bounded so a long run keeps no history.
+  // Render time per redraw, read by the browser tests (with how many units had a value, so they
+  // can tell the first update with data); bounded so a long run keeps no history.
   const timed = (redraw: () => void) => {
     performance.mark("aefi-draw-start");
     redraw();
-    performance.measure("aefi-draw", "aefi-draw-start");
+    performance.measure("aefi-draw", { start: "aefi-draw-start", detail: { evaluated: state.evaluated } });
     performance.clearMarks("aefi-draw-start");
     if (++draws % 1000 === 0) performance.clearMeasures("aefi-draw");
   };

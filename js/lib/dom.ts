@@ -47,6 +47,12 @@ export function setText(element: Element, text: string): void {
   if (element.textContent !== text) element.textContent = text;
 }
 
+/** Set an SVG's width and height (px) only when they changed (a write relays the page out). */
+export function setSize(element: SVGSVGElement, width: number, height: number): void {
+  if (element.getAttribute("width") !== String(width)) element.setAttribute("width", String(width));
+  if (element.getAttribute("height") !== String(height)) element.setAttribute("height", String(height));
+}
+
 /**
  * Redraws an SVG subtree in place. The draw code makes the same calls as when building it
  * afresh, but each parent's children of the previous draw are reused in order (same tag:

@@ -44,3 +44,14 @@ export function canvasMeasure(font: string): Measure {
     return width;
   };
 }
+
+let scratch: CanvasRenderingContext2D | null | undefined;
+
+/** `font` as a canvas spells it (families normalised), to tell whether two CSS font values
+ * name the same font. */
+export function canonicalFont(font: string): string {
+  if (scratch === undefined) scratch = document.createElement("canvas").getContext("2d");
+  if (!scratch) return font;
+  scratch.font = font;
+  return scratch.font;
+}

@@ -1,7 +1,7 @@
 /** Bar chart: each top feature's share of the total importance, in percent, with 95 % CI whiskers. */
 
 import { AXIS_HEIGHT, MARGIN_RIGHT, ROW_HEIGHT, chartHeight, chartRows, drawAxis, featureRow, rowCentre, rowsSpan, type ChartLayout } from "../lib/chart";
-import { Redraw, svg } from "../lib/dom";
+import { Redraw, setSize, svg } from "../lib/dom";
 import { formatNumber, formatPercent } from "../lib/format";
 import { countOf } from "../lib/labels";
 import type { Send } from "../lib/model";
@@ -46,15 +46,19 @@ export class BarsView {
   update(state: ViewState, layout: ChartLayout): void {
     const { frame, top, index, labels } = state;
     const draw = new Redraw(this.root);
-    this.root.setAttribute("width", String(layout.width));
+    setSize(this.root, layout.width, chartHeight(rowsSpan(top, state.pinned)));
     const rows = chartRows(top, state.pinned);
     const span = rowsSpan(top, state.pinned);
-    this.root.setAttribute("height", String(chartHeight(span)));
     // Share = mean / (sum of positive means over the features evaluated so far), in percent;
     // the CI scales the same way. With no positive mean yet the share is undefined, so the raw
     // value is drawn instead.
+    // A plain loop: forEach with a callback over 2,000+ values cost ~4 ms while the code was
+    // still cold (the first update with data), profiled.
     let total = 0;
-    frame.mean.forEach((m) => (total += Number.isFinite(m) && m > 0 ? m : 0));
+    for (let i = 0; i < frame.mean.length; i++) {
+      const m = frame.mean[i];
+      if (m > 0 && Number.isFinite(m)) total += m;
+    }
     const percent = total > 0;
     const factor = percent ? 100 / total : 1;
     const all = state.evaluated >= index.names.length;

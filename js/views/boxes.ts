@@ -2,7 +2,7 @@
 
 import { boxStats } from "../lib/boxstats";
 import { MARGIN_RIGHT, ROW_HEIGHT, chartHeight, chartRows, drawAxis, featureRow, rowCentre, rowsSpan, type ChartLayout } from "../lib/chart";
-import { Redraw, svg } from "../lib/dom";
+import { Redraw, setSize, svg } from "../lib/dom";
 import { formatNumber } from "../lib/format";
 import { countOf } from "../lib/labels";
 import type { Send } from "../lib/model";
@@ -25,10 +25,9 @@ export class BoxesView {
   update(state: ViewState, layout: ChartLayout): void {
     const { frame, top, index, labels } = state;
     const draw = new Redraw(this.root);
-    this.root.setAttribute("width", String(layout.width));
+    setSize(this.root, layout.width, chartHeight(rowsSpan(top, state.pinned)));
     const rows = chartRows(top, state.pinned);
     const span = rowsSpan(top, state.pinned);
-    this.root.setAttribute("height", String(chartHeight(span)));
     const perFeature = rows.map(({ feature }) => repeatsOf(frame, feature) ?? []);
     const start = layout.labelWidth > 0 ? layout.labelWidth : LEFT;
     const x = linearScale(valueDomain(perFeature.flat()), [start, layout.width - MARGIN_RIGHT]);

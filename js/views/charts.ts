@@ -8,7 +8,7 @@ import type { ChartLayout } from "../lib/chart";
 import { html, setText } from "../lib/dom";
 import type { Send } from "../lib/model";
 import type { ViewState } from "../lib/state";
-import { canvasMeasure, type Measure } from "../lib/text";
+import { canonicalFont, canvasMeasure, type Measure } from "../lib/text";
 import { BarsView } from "./bars";
 import { BoxesView, MAX_DOTS } from "./boxes";
 
@@ -50,6 +50,8 @@ export class ChartsView {
   private readonly legend: HTMLElement;
   private readonly observer: ResizeObserver | null;
   private measure: Measure | null = null;
+  private measureFont = "";
+  private readonly warmTimer: ReturnType<typeof setTimeout>;
   private last: ViewState | null = null;
   /** The root's width as the ResizeObserver last saw it; -1 until known. */
   private width = -1;
@@ -78,12 +80,21 @@ export class ChartsView {
       const last = this.last;
       if (width > 0 && last) {
         timed(() => {
-          this.fontMeasure(); // style is fresh here: no forced style recalculation
+          // Style is fresh here: no forced style recalculation.
+          this.fontMeasure(getComputedStyle(this.root).fontFamily || "sans-serif");
           this.update(last);
         });
       }
     });
     this.observer?.observe(this.root);
+    // Make and warm the text measure before the first results arrive, in the font JupyterLab's
+    // theme sets on the page (the root's own font, once attached, replaces it if it differs):
+    // the first measurements in a font cost ~5 ms, which landed in the first update with data.
+    this.warmTimer = setTimeout(() => {
+      if (this.measure) return;
+      const theme = getComputedStyle(document.documentElement).getPropertyValue("--jp-ui-font-family").trim();
+      this.fontMeasure(theme || "system-ui, sans-serif");
+    }, 0);
   }
 
   /** The SVG elements, for export. */
@@ -91,15 +102,17 @@ export class ChartsView {
     return [this.bars.root, this.boxes.root];
   }
 
-  /** Text widths in the charts' font, measured with a canvas (made once, then cached). */
-  private fontMeasure(): Measure {
-    if (!this.measure) {
-      const family = getComputedStyle(this.root).fontFamily || "sans-serif";
-      const measure = canvasMeasure(`11px ${family}`);
-      // The first measurement loads the font into the canvas (a few ms): done now, not in the
-      // first update with data.
+  /** Text widths in the charts' font (11 px of `family`; the root's, read once, when not
+   * given), measured with a canvas: made and warmed once per font. */
+  private fontMeasure(family?: string): Measure {
+    if (this.measure && family === undefined) return this.measure;
+    const font = canonicalFont(`11px ${family ?? (getComputedStyle(this.root).fontFamily || "sans-serif")}`);
+    if (!this.measure || font !== this.measureFont) {
+      const measure = canvasMeasure(font);
+      // The first measurements in a font load it and its fallbacks into the canvas (a few ms).
       measure("0123456789.,-−+% …×✓ abcdefghijklmnopqrstuvwxyz_|()[]ABCDEFGHIJKLMNOPQRSTUVWXYZ");
       this.measure = measure;
+      this.measureFont = font;
     }
     return this.measure;
   }
@@ -111,13 +124,13 @@ export class ChartsView {
     // in the same frame.
     if (this.width <= 0) return;
     const width = this.width;
+    const measure = this.fontMeasure();
     // Everything the charts and legend are drawn from (the reader keeps each the same object
     // while its traits are unchanged): the publisher's clock refreshes redraw nothing here.
     const inputs = [state.frame, state.index, state.top, state.pinned, state.selected, state.labels,
-      state.settled, state.certified, state.members, width];
+      state.settled, state.certified, state.members, width, measure];
     if (inputs.length === this.drawn.length && inputs.every((value, i) => value === this.drawn[i])) return;
     this.drawn = inputs;
-    const measure = this.fontMeasure();
     const widest = Math.max(0, ...state.top.map((i) => measure(state.index.names[i])));
     const layout = chartLayouts(width, widest, measure);
     this.root.classList.toggle("aefi-stacked", layout.stacked);
@@ -136,6 +149,7 @@ export class ChartsView {
   }
 
   dispose(): void {
+    clearTimeout(this.warmTimer);
     this.observer?.disconnect();
   }
 }

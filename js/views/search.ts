@@ -47,7 +47,10 @@ export class SearchView {
     const { matches, total } = bestMatches(state.index, query, state.frame.mean, SHOWN);
     if (matches.length) this.rank = ranks(rankOrder(state.frame.mean));
     let sum = 0;
-    state.frame.mean.forEach((m) => (sum += Number.isFinite(m) && m > 0 ? m : 0));
+    for (let i = 0; i < state.frame.mean.length; i++) {
+      const m = state.frame.mean[i];
+      if (m > 0 && Number.isFinite(m)) sum += m;
+    }
     for (const feature of matches) {
       const name = state.index.names[feature];
       const selected = name === state.selected ? " aefi-search-selected" : "";

@@ -3,7 +3,8 @@
 The dashboard marks every redraw with ``performance.measure("aefi-draw")`` (js/widget.ts). A job
 of 2,000 features in 40 chunks of ~0.15 s streams for ~6 s, one update per chunk plus the
 publisher's clock refreshes; the test reads every measure and writes count, median, 95th
-percentile and max to test-artifacts/render-time-report.json, which
+percentile and max to test-artifacts/render-time-report.json (and the first update with data:
+the first redraw whose measure says some features had a value, with any redraw in its frame), which
 ``benchmarks/bench_dashboard.py --browser`` prints (target: one frame, 16 ms). Timing targets are
 checked by the benchmark, never by a test; this test only checks that the updates arrived.
 """
@@ -46,11 +47,22 @@ def test_render_time_per_update_at_2000_features(lab: LabPage) -> None:
     page.get_by_test_id("aefi-bar").first.wait_for(timeout=30_000)
     page.get_by_test_id("aefi-status").filter(has_text="done").wait_for(timeout=60_000)
     page.wait_for_timeout(300)  # the last update's frame
-    draws = page.evaluate("performance.getEntriesByName('aefi-draw').map((e) => e.duration)")
+    measures = page.evaluate(
+        "performance.getEntriesByName('aefi-draw').map((e) => "
+        "[e.startTime, e.duration, e.detail ? e.detail.evaluated : -1])"
+    )
+    draws = [duration for _, duration, _ in measures]
     first, updates = draws[0], np.sort(np.asarray(draws[1:]))
+    # The first update with data: its redraw, plus a redraw the charts' ResizeObserver ran in
+    # the same frame (a just-attached output gets its width there), summed.
+    with_data = [(start, duration) for start, duration, evaluated in measures if evaluated > 0]
+    first_update = (
+        sum(d for start, d in with_data if start < with_data[0][0] + 16.0) if with_data else None
+    )
     report = {
         "features": D,
         "first_draw_ms": round(first, 2),
+        "first_update_ms": None if first_update is None else round(first_update, 2),
         "draws": int(updates.size),
         "median_ms": round(float(np.median(updates)), 2),
         "p95_ms": round(float(np.percentile(updates, 95)), 2),
