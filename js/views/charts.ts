@@ -53,9 +53,6 @@ export class ChartsView {
   private measureFont = "";
   private readonly warmTimer: ReturnType<typeof setTimeout>;
   private last: ViewState | null = null;
-  private warmed = false;
-  private rootFontRead = false;
-  private idle: ReturnType<typeof setTimeout> | undefined;
   /** The root's width as the ResizeObserver last saw it; -1 until known. */
   private width = -1;
   /** What the last drawn charts were drawn from, to skip a redraw that would change nothing. */
@@ -83,11 +80,8 @@ export class ChartsView {
       const last = this.last;
       if (width > 0 && last) {
         timed(() => {
-          // The root's font, once (the warm-up task may have read it already).
-          if (!this.rootFontRead) {
-            this.rootFontRead = true;
-            this.fontMeasure(getComputedStyle(this.root).fontFamily || "sans-serif");
-          }
+          // Style is fresh here: no forced style recalculation.
+          this.fontMeasure(getComputedStyle(this.root).fontFamily || "sans-serif");
           this.update(last);
         });
       }
@@ -123,68 +117,8 @@ export class ChartsView {
     return this.measure;
   }
 
-  /**
-   * Runs the chart code once, off screen, on made-up values for the first `topN` names, while
-   * the page waits for the first results (an idle callback after the first draw without data):
-   * the first update with data ran the bars' and boxes' code cold (bars 5.6 ms, boxes 4.7 ms
-   * of a 13 ms frame at 2,000 features, profiled); warm, the same rows take a fraction of that.
-   */
-  private warmCharts(state: ViewState): void {
-    if (this.warmed || state.top.length > 0 || state.index.names.length === 0) return;
-    this.warmed = true;
-    const run = () => {
-      this.idle = undefined;
-      // Results arrived first: the real draw has run the code already.
-      if (this.last && this.last.top.length > 0) return;
-      const nFeatures = state.index.names.length;
-      const rows = Math.min(Math.max(1, state.topN), nFeatures);
-      const nRepeats = 3;
-      const mean = new Float32Array(nFeatures);
-      const nDone = new Float32Array(nFeatures);
-      const repeatRow = new Map<number, number>();
-      const repeats = new Float32Array(rows * nRepeats);
-      const top: number[] = [];
-      for (let i = 0; i < rows; i++) {
-        mean[i] = 1 / (i + 1);
-        nDone[i] = nRepeats;
-        repeatRow.set(i, i);
-        for (let j = 0; j < nRepeats; j++) repeats[i * nRepeats + j] = mean[i] * (0.8 + 0.2 * j);
-        top.push(i);
-      }
-      const frame = {
-        ...state.frame, nFeatures, nRepeats, mean, nDone, repeatRow, repeats,
-        ciLow: mean.map((m) => 0.8 * m), ciHigh: mean.map((m) => 1.2 * m), normalized: mean,
-      };
-      const fake: ViewState = { ...state, frame, top, evaluated: rows, pinned: -1, settled: new Int8Array(nFeatures) };
-      const measure = this.fontMeasure();
-      const widest = Math.max(0, ...top.map((i) => measure(state.index.names[i])));
-      const layout = chartLayouts(Math.max(this.width, SIDE_BY_SIDE_MIN), widest, measure);
-      // Detached charts: nothing on the page changes. Twice: the first makes the rows (as the
-      // first update with data does), the second reuses them (as later updates do).
-      const send: Send = () => undefined;
-      const box = document.createElement("div");
-      const bars = new BarsView(box, send);
-      const boxes = new BoxesView(box, send);
-      for (let again = 0; again < 2; again++) {
-        bars.update(fake, layout.bars);
-        boxes.update(fake, layout.boxes);
-      }
-      // The root's font, read here while nothing waits on it: read in the observer's redraw it
-      // cost up to 2 ms of the first update with data (a style recalculation after the header's
-      // writes).
-      if (this.root.isConnected && !this.rootFontRead) {
-        this.rootFontRead = true;
-        this.fontMeasure(getComputedStyle(this.root).fontFamily || "sans-serif");
-      }
-    };
-    // The next task, not an idle callback: at 2,000 features the first results came ~30 ms
-    // after the first draw, before the page was ever idle.
-    this.idle = setTimeout(run, 0);
-  }
-
   update(state: ViewState): void {
     this.last = state;
-    this.warmCharts(state);
     if (!this.observer) this.width = this.root.clientWidth;
     // Not laid out yet (just attached), or hidden: the observer draws it once it has a width,
     // in the same frame.
@@ -216,7 +150,6 @@ export class ChartsView {
 
   dispose(): void {
     clearTimeout(this.warmTimer);
-    clearTimeout(this.idle);
     this.observer?.disconnect();
   }
 }
