@@ -26,7 +26,7 @@ from aefi_widget import result_file
 from aefi_widget._stats import t_quantile_975
 from aefi_widget.resume_state import ResumeState, frozen_array
 
-__all__ = ["ImportanceResult", "ResumeState", "default_labels", "ranking_order"]
+__all__ = ["ImportanceResult", "ResumeState", "default_labels", "ranking_order", "summary_columns"]
 
 # Titles and axis names of the released method, for results that do not carry their own labels.
 _PERMUTATION_LABELS = {"title": "Permutation importance", "value": "Δ error", "axis": "repeat"}
@@ -287,30 +287,11 @@ class ImportanceResult:
         total positive mean importance, in [0, 1]), ``rank`` (1 = most important, by mean), and
         ``n_done`` (finished estimates).
         """
-        mean = self._mean()
-        std = self._std()
-        n_done = self._n_done_array()
-        # One t quantile per distinct count (few), not per feature (up to 20,000).
-        quantile = {int(n): t_quantile_975(int(n) - 1) for n in np.unique(n_done) if n > 1}
-        t_values = np.array([quantile.get(int(n), 0.0) for n in n_done]) if quantile else 0.0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            half_width = np.where(
-                n_done > 1,
-                t_values * std / np.sqrt(np.maximum(n_done, 1)),
-                np.where(n_done == 1, 0.0, np.nan),
-            )
-        positive = np.where(np.isnan(mean), 0.0, np.clip(mean, 0.0, None))
-        total = positive.sum()
-        normalized = positive / total if total > 0 else np.zeros_like(positive)
+        columns = summary_columns(self.importances)
+        mean = columns["mean"]
         table = pd.DataFrame(
-            {
-                "mean": mean,
-                "std": std,
-                "ci_low": mean - half_width,
-                "ci_high": mean + half_width,
-                "normalized": np.where(np.isnan(mean), np.nan, normalized),
-                "n_done": n_done,
-            },
+            {name: columns[name] for name in ("mean", "std", "ci_low", "ci_high", "normalized")}
+            | {"n_done": columns["n_done"]},
             index=self._index(),
         )
         # Rank by mean, ties broken by column order, features without results last.
@@ -381,6 +362,50 @@ class ImportanceResult:
             f"{self.labels['axis']}s, {state}, metric={self.settings.get('metric')!r}, "
             f"baseline_error={self.baseline_error:.4g})"
         )
+
+
+def summary_columns(importances: np.ndarray) -> dict[str, np.ndarray]:
+    """The numbers of :meth:`ImportanceResult.summary`, in feature order, without pandas (the
+    dashboard encodes them on every update).
+
+    Parameters
+    ----------
+    importances : (F, R) float64 array
+        Estimates, NaN where not computed yet.
+
+    Returns
+    -------
+    dict of str -> (F,) array
+        ``mean``, ``std`` (ddof=1), ``ci_low``, ``ci_high`` (95 % Student-t interval; equal to
+        the mean with one estimate), ``normalized`` (share of the total positive mean, NaN
+        without a value), float64; ``n_done`` int64.
+    """
+    n_done = np.sum(~np.isnan(importances), axis=1).astype(np.int64)
+    total = np.nansum(importances, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n_done > 0, total / np.maximum(n_done, 1), np.nan)
+        squares = np.nansum((importances - mean[:, None]) ** 2, axis=1)
+        std = np.where(n_done > 1, np.sqrt(squares / np.maximum(n_done - 1, 1)), np.nan)
+        # One t quantile per distinct count (few), not per feature (up to 20,000).
+        counts, inverse = np.unique(n_done, return_inverse=True)
+        per_count = np.array([t_quantile_975(int(n) - 1) if n > 1 else 0.0 for n in counts])
+        t_values = per_count[inverse.reshape(-1)]
+        half_width = np.where(
+            n_done > 1,
+            t_values * std / np.sqrt(np.maximum(n_done, 1)),
+            np.where(n_done == 1, 0.0, np.nan),
+        )
+    positive = np.where(np.isnan(mean), 0.0, np.clip(mean, 0.0, None))
+    positive_total = positive.sum()
+    normalized = positive / positive_total if positive_total > 0 else np.zeros_like(positive)
+    return {
+        "mean": mean,
+        "std": std,
+        "ci_low": mean - half_width,
+        "ci_high": mean + half_width,
+        "normalized": np.where(np.isnan(mean), np.nan, normalized),
+        "n_done": n_done,
+    }
 
 
 def ranking_order(mean: np.ndarray) -> np.ndarray:

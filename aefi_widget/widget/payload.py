@@ -27,8 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from aefi_widget._stats import t_quantile_975
-from aefi_widget.result import ImportanceResult, ranking_order
+from aefi_widget.result import ImportanceResult, ranking_order, summary_columns
 
 __all__ = [
     "SUMMARY_ROWS",
@@ -84,29 +83,9 @@ def summary_rows(importances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     order : (F,) int64 array
         Feature indices by rank (``ranking_order`` of the mean).
     """
-    n_done = np.sum(~np.isnan(importances), axis=1).astype(np.int64)
-    total = np.nansum(importances, axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(n_done > 0, total / np.maximum(n_done, 1), np.nan)
-        squares = np.nansum((importances - mean[:, None]) ** 2, axis=1)
-        std = np.where(n_done > 1, np.sqrt(squares / np.maximum(n_done - 1, 1)), np.nan)
-        # One t quantile per distinct count, spread by index (summary() loops over features).
-        counts, inverse = np.unique(n_done, return_inverse=True)
-        per_count = np.array([t_quantile_975(int(n) - 1) if n > 1 else 0.0 for n in counts])
-        t_values = per_count[inverse.reshape(-1)]
-        half_width = np.where(
-            n_done > 1,
-            t_values * std / np.sqrt(np.maximum(n_done, 1)),
-            np.where(n_done == 1, 0.0, np.nan),
-        )
-    positive = np.where(np.isnan(mean), 0.0, np.clip(mean, 0.0, None))
-    positive_total = positive.sum()
-    normalized = positive / positive_total if positive_total > 0 else np.zeros_like(positive)
-    rows = np.stack(
-        [mean, mean - half_width, mean + half_width, np.where(np.isnan(mean), np.nan, normalized),
-         n_done.astype(np.float64)]
-    )  # fmt: skip
-    return rows, ranking_order(mean)
+    columns = summary_columns(importances)
+    rows = np.stack([columns[name].astype(np.float64) for name in SUMMARY_ROWS])
+    return rows, ranking_order(columns["mean"])
 
 
 class _LastSummary:
