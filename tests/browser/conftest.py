@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lab_page import ARTIFACTS, JupyterLab, LabPage
+from lab_page import ARTIFACTS, JupyterLab, LabPage, page_on
 
 CHROMIUM = "/usr/bin/chromium"
 # Flags for a headless Chromium in a container, without background traffic (there is no network).
@@ -181,16 +181,8 @@ def lab(
     jupyter_lab: JupyterLab, chromium: Any, request: pytest.FixtureRequest
 ) -> Iterator[LabPage]:
     """A fresh browser tab on the JupyterLab server; screenshot saved when the test fails."""
-    page = chromium.new_page()
-    page.set_default_timeout(30_000)
-    helper = LabPage(jupyter_lab, page)
-    try:
+    with page_on(jupyter_lab, chromium, request) as helper:
         yield helper
-    finally:
-        report = getattr(request.node, "rep_call", None)
-        if report is not None and report.failed:
-            helper.screenshot(f"failed-{request.node.name}")
-        page.close()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

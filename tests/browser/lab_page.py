@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -215,3 +217,19 @@ class LabPage:
         path = ARTIFACTS / f"{name}.png"
         self.page.screenshot(path=str(path), full_page=True)
         return path
+
+
+@contextlib.contextmanager
+def page_on(server: JupyterLab, chromium: Any, request: Any) -> Iterator[LabPage]:
+    """A fresh browser tab on ``server`` (JupyterLab or Notebook 7) for the test ``request``
+    (a pytest fixture request); screenshot saved when the test fails."""
+    page = chromium.new_page()
+    page.set_default_timeout(30_000)
+    helper = LabPage(server, page)
+    try:
+        yield helper
+    finally:
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            helper.screenshot(f"failed-{request.node.name}")
+        page.close()

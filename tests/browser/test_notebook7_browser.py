@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from lab_page import JupyterLab, LabPage
+from lab_page import JupyterLab, LabPage, page_on
 
 pytestmark = pytest.mark.browser
 
@@ -37,16 +37,8 @@ def notebook7(
     jupyter_notebook: JupyterLab, chromium: Any, request: pytest.FixtureRequest
 ) -> Iterator[LabPage]:
     """A fresh browser tab on the Notebook 7 server; screenshot saved when the test fails."""
-    page = chromium.new_page()
-    page.set_default_timeout(30_000)
-    helper = LabPage(jupyter_notebook, page)
-    try:
+    with page_on(jupyter_notebook, chromium, request) as helper:
         yield helper
-    finally:
-        report = getattr(request.node, "rep_call", None)
-        if report is not None and report.failed:
-            helper.screenshot(f"failed-{request.node.name}")
-        page.close()
 
 
 def test_explorer_renders_draws_and_selects_in_notebook7(notebook7: LabPage) -> None:
