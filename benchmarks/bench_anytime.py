@@ -53,7 +53,7 @@ from bench_permutation import build_problem, describe_rates, matmul_gflops, time
 
 import aefi_widget as aefi
 from aefi_widget.engine.permutation_race import RaceSettings
-from aefi_widget.result import ranking_order
+from aefi_widget.result_summary import ranking_order
 from aefi_widget.widget.methods import first_look_samples
 
 FIRST_LOOK_SECONDS = 2.0

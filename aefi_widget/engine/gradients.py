@@ -34,11 +34,12 @@ from aefi_widget.engine.gradient_paths import (
     quadrature_rule,
 )
 from aefi_widget.engine.gradient_state import GradientState, UnitFold
-from aefi_widget.engine.inputs import check_int, resolve_units
+from aefi_widget.engine.inputs import check_int
 from aefi_widget.engine.metrics import MetricFn
 from aefi_widget.engine.resume_checks import run_identity
 from aefi_widget.engine.runner import IncrementalMethod
 from aefi_widget.engine.session import ModelSession
+from aefi_widget.engine.units import resolve_units
 from aefi_widget.result import ImportanceResult
 
 __all__ = ["GradientImportance", "gradient_importance"]

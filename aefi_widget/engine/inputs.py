@@ -11,8 +11,7 @@ import difflib
 import math
 import numbers
 import warnings
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,7 +21,6 @@ import torch
 from aefi_widget.engine.anndata_input import anndata_matrix, dense_bytes, is_anndata
 
 __all__ = [
-    "Unit",
     "as_feature_matrix",
     "check_int",
     "did_you_mean",
@@ -30,22 +28,9 @@ __all__ = [
     "reconstruction_of",
     "resolve_device",
     "resolve_max_samples",
-    "resolve_units",
 ]  # fmt: skip
 
 _SHOWN_NAN_COLUMNS = 10
-
-
-@dataclass(frozen=True)
-class Unit:
-    """One attributed unit: a single feature or a named group shuffled together.
-
-    ``columns`` holds the input column indices (int64, sorted), ``members`` their names.
-    """
-
-    name: str
-    columns: np.ndarray
-    members: tuple[str, ...]
 
 
 def did_you_mean(name: str, candidates: Sequence[str]) -> str:
@@ -315,65 +300,6 @@ def _feature_names(
         shown = ", ".join(repr(n) for n in duplicated[:10])
         raise ValueError(f"feature names must be unique; duplicated: {shown}")
     return tuple(names)
-
-
-def resolve_units(
-    names: tuple[str, ...], groups: Mapping[str, Sequence[str | int]] | None
-) -> list[Unit]:
-    """The attributed units: groups, and every feature not in a group, ordered by first column."""
-    if groups is None:
-        return [Unit(n, np.array([j], dtype=np.int64), (n,)) for j, n in enumerate(names)]
-    if not isinstance(groups, Mapping):
-        raise TypeError(
-            "groups must be a dict {name: [feature names or indices]}, "
-            f"got {type(groups).__name__}"
-        )
-    index = {n: j for j, n in enumerate(names)}
-    owner: dict[int, str] = {}
-    grouped: list[Unit] = []
-    for group_name, members in groups.items():
-        if not isinstance(group_name, str):
-            raise TypeError(f"group names must be strings, got {group_name!r}")
-        if isinstance(members, str | bytes) or not isinstance(members, Sequence | np.ndarray):
-            raise TypeError(f"group {group_name!r} must list its members, got {members!r}")
-        if len(members) == 0:
-            raise ValueError(f"group {group_name!r} is empty; give it at least one feature")
-        columns = [_column_of(m, index, len(names), group_name) for m in members]
-        for column in columns:
-            if column in owner:
-                where = "twice in" if owner[column] == group_name else f"in {owner[column]!r} and"
-                raise ValueError(
-                    f"feature {names[column]!r} is {where} group {group_name!r}; "
-                    "groups must not overlap"
-                )
-            owner[column] = group_name
-        cols = np.array(sorted(columns), dtype=np.int64)
-        grouped.append(Unit(group_name, cols, tuple(names[c] for c in cols)))
-    singles = [
-        Unit(n, np.array([j], dtype=np.int64), (n,)) for j, n in enumerate(names) if j not in owner
-    ]
-    clash = {u.name for u in singles} & set(groups)
-    if clash:
-        raise ValueError(
-            f"group name(s) {sorted(clash)} equal a feature that is not in any group; rename them"
-        )
-    return sorted(singles + grouped, key=lambda unit: int(unit.columns[0]))
-
-
-def _column_of(member: Any, index: dict[str, int], d: int, group: str) -> int:
-    if isinstance(member, bool):
-        raise TypeError(f"group {group!r}: member {member!r} is neither a name nor an index")
-    if isinstance(member, numbers.Integral):
-        if not 0 <= int(member) < d:
-            raise ValueError(f"group {group!r}: column index {member} is out of range [0, {d})")
-        return int(member)
-    if isinstance(member, str):
-        if member not in index:
-            raise ValueError(
-                f"group {group!r}: unknown feature {member!r}.{did_you_mean(member, list(index))}"
-            )
-        return index[member]
-    raise TypeError(f"group {group!r}: member {member!r} is neither a name nor an index")
 
 
 def resolve_max_samples(max_samples: int | float | None, n: int) -> int:

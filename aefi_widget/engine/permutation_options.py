@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import torch
 
 from aefi_widget.engine.groups import resolve_groups
-from aefi_widget.engine.inputs import Unit, check_int, resolve_max_samples, resolve_units
+from aefi_widget.engine.inputs import check_int, resolve_max_samples
 from aefi_widget.engine.session import ModelSession
+from aefi_widget.engine.units import Unit, resolve_units
 
 __all__ = [
     "MAX_ESTIMATES",

@@ -17,11 +17,11 @@ import numpy as np
 import torch
 
 from aefi_widget.engine.calls import Scratch, place_segments
-from aefi_widget.engine.inputs import Unit
 from aefi_widget.engine.permutation_packed import evaluate_packed_call
 from aefi_widget.engine.permutations import permutations, row_subset
 from aefi_widget.engine.plan import Segment
 from aefi_widget.engine.session import Baseline, ModelSession
+from aefi_widget.engine.units import Unit
 
 __all__ = ["CallSums", "RoundData", "Shuffles", "build_inputs", "evaluate_calls", "round_data",
            "segment_target"]  # fmt: skip

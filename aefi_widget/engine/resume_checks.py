@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aefi_widget.engine.inputs import Unit
+from aefi_widget.engine.units import Unit
 from aefi_widget.result import ImportanceResult, ResumeState
 
 __all__ = ["check_same_run", "run_identity"]

@@ -22,7 +22,6 @@ almost exact under pairing), so ``antithetic`` defaults to True.
 from __future__ import annotations
 
 import math
-import numbers
 import os
 import secrets
 from collections.abc import Iterator, Mapping, Sequence
@@ -36,16 +35,17 @@ from aefi_widget.engine.distributed import WorkerSpec, check_client
 from aefi_widget.engine.fingerprint import tensor_digest
 from aefi_widget.engine.forward import activation_floats_per_row
 from aefi_widget.engine.groups import resolve_groups
-from aefi_widget.engine.inputs import check_int, resolve_units
+from aefi_widget.engine.inputs import check_int
 from aefi_widget.engine.metrics import MetricFn
 from aefi_widget.engine.resume_checks import run_identity
 from aefi_widget.engine.runner import IncrementalMethod
 from aefi_widget.engine.session import ModelSession
-from aefi_widget.engine.shapley_inputs import all_orders, background_rows
+from aefi_widget.engine.shapley_inputs import all_orders, background_rows, stopping_rule
 from aefi_widget.engine.shapley_loop import walks_here, walks_on_cluster
 from aefi_widget.engine.shapley_schedule import Schedule
 from aefi_widget.engine.shapley_state import ShapleyState
 from aefi_widget.engine.shapley_walk import Background, BatchWalk, UnitTable, empty_losses
+from aefi_widget.engine.units import resolve_units
 from aefi_widget.result import ImportanceResult, ResumeState
 
 __all__ = ["ShapleyImportance", "shapley_importance"]
@@ -140,16 +140,8 @@ class ShapleyImportance(IncrementalMethod):
         _forward_path: str = "auto",
     ) -> None:
         self.client = check_client(client)
-        if isinstance(n_permutations, str) and n_permutations != "all":
-            raise TypeError(
-                f"n_permutations must be an integer, 'all' or None, got {n_permutations!r}"
-            )
-        if n_permutations is not None and n_permutations != "all":
-            n_permutations = check_int(n_permutations, "n_permutations", 1)
-        self.n_permutations = n_permutations
-        if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not 0 < tol < math.inf:
-            raise ValueError(f"tol must be a positive number (e.g. 0.025), got {tol!r}")
-        self.tol = float(tol)
+        n_permutations, tol = stopping_rule(n_permutations, tol)
+        self.n_permutations, self.tol = n_permutations, tol
         if not isinstance(antithetic, bool):
             raise TypeError(f"antithetic must be True or False, got {antithetic!r}")
         self.antithetic = antithetic
@@ -379,13 +371,8 @@ class ShapleyImportance(IncrementalMethod):
         if baseline is None and self._prepared is not None:
             baseline = self.session.baseline(self.call_rows)
         empty = math.nan if self._prepared is None else float(self._prepared[3].mean())
-        progress = {
-            "permutations_done": state.column,
-            "converged": bool(self.all_orders is None and state.converged(self.tol)),
-            "convergence_ratio": state.ratio if state.ratio is None or math.isfinite(state.ratio)
-            else None,
-            "loss_empty": None if math.isnan(empty) else empty,
-        }  # fmt: skip
+        progress = {**state.progress(self.tol, exact=self.all_orders is not None),
+                    "loss_empty": None if math.isnan(empty) else empty}  # fmt: skip
         return ImportanceResult(
             feature_names=self.feature_names,
             output_names=self.output_names,

@@ -6,6 +6,7 @@ Runs before the model is first called, so bad options fail without any model cal
 from __future__ import annotations
 
 import itertools
+import math
 import numbers
 from typing import Any
 
@@ -16,7 +17,7 @@ import torch
 from aefi_widget.engine.inputs import check_int
 from aefi_widget.engine.permutations import row_subset
 
-__all__ = ["DEFAULT_BACKGROUND_ROWS", "all_orders", "background_rows"]
+__all__ = ["DEFAULT_BACKGROUND_ROWS", "all_orders", "background_rows", "stopping_rule"]
 
 DEFAULT_BACKGROUND_ROWS = 128
 # The background draw's stream word (row_subset's "repeat"), apart from any repeat's subset.
@@ -71,3 +72,16 @@ def background_rows(
     if not bool(torch.isfinite(rows).all()):
         raise ValueError(f"background has values too large for the model's dtype {X.dtype}")
     return rows, "given"
+
+
+def stopping_rule(n_permutations: Any, tol: Any) -> tuple[int | str | None, float]:
+    """Checked ``n_permutations`` (an int >= 1, ``"all"`` or None) and ``tol`` (> 0, finite)."""
+    if isinstance(n_permutations, str) and n_permutations != "all":
+        raise TypeError(
+            f"n_permutations must be an integer, 'all' or None, got {n_permutations!r}"
+        )
+    if n_permutations is not None and n_permutations != "all":
+        n_permutations = check_int(n_permutations, "n_permutations", 1)
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not 0 < tol < math.inf:
+        raise ValueError(f"tol must be a positive number (e.g. 0.025), got {tol!r}")
+    return n_permutations, float(tol)

@@ -17,6 +17,7 @@ work.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -105,6 +106,17 @@ class ShapleyState:
         return self.column >= 2 and enough and self.ratio is not None and self.ratio < tol
 
     # ------------------------------------------------------------------ exporting
+    def progress(self, tol: float, exact: bool) -> dict[str, Any]:
+        """The run's progress fields for a result's settings: columns done, whether converged
+        at ``tol`` (never claimed for an ``exact`` enumeration: its SEs are 0), and the ratio
+        max SE / (max value - min value) (None until known or when infinite)."""
+        ratio = self.ratio if self.ratio is None or math.isfinite(self.ratio) else None
+        return {
+            "permutations_done": self.column,
+            "converged": bool(not exact and self.converged(tol)),
+            "convergence_ratio": ratio,
+        }
+
     def importances(self, width: int) -> np.ndarray:
         """(F, max(width, R)) float64: finished columns, then NaN."""
         out = np.full((self.n_units, max(width, self.column)), np.nan)

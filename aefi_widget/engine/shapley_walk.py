@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 from aefi_widget.engine.calls import aligned
-from aefi_widget.engine.inputs import Unit
 from aefi_widget.engine.session import ModelSession
+from aefi_widget.engine.units import Unit
 
 __all__ = ["Background", "BatchWalk", "UnitTable", "empty_losses", "mean_over_background"]
 

@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from aefi_widget.result import ImportanceResult, ranking_order, summary_columns
+from aefi_widget.result import ImportanceResult
+from aefi_widget.result_summary import ranking_order, summary_columns
 
 __all__ = [
     "SUMMARY_ROWS",

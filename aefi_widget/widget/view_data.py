@@ -18,7 +18,8 @@ import numpy as np
 from scipy.cluster.hierarchy import leaves_list, linkage
 from scipy.stats import spearmanr
 
-from aefi_widget.result import ImportanceResult, ranking_order
+from aefi_widget.result import ImportanceResult
+from aefi_widget.result_summary import ranking_order
 
 __all__ = ["MAX_COLUMNS", "MAX_ROWS", "compare_table", "latent_map", "latent_top", "output_map"]
 
