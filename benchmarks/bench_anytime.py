@@ -31,7 +31,10 @@ autoencoder trained as there (``--epochs``) on ``make_correlated_data(n, d)``. T
    and that every certified name is in the full run's top-k.
 3. **Race settings**: the race is a pure function of the finished numbers, so it is replayed on
    the full run's estimates for other ``confidence`` / ``min_repeats`` (the default replay must
-   reproduce the engine's run exactly, and the script says so).
+   reproduce the engine's run exactly, and the script says so), and for an allocation the engine
+   does not use (yet): the k + 10 unsettled units with the largest means get 2 or 3 repeats a
+   round, the rest 1 (LUCB's idea: tighten the bounds at the boundary first). ``--full-from``
+   prints these replays too.
 
 Targets (issue 10): first look <= 2 s; certified top-20 with <= 25 % of the full run's
 evaluations; the racing run's top-20 by mean shares >= 19 names with the full run's top-20 and
@@ -112,6 +115,72 @@ def replay_race(full: np.ndarray, settings: RaceSettings) -> tuple[np.ndarray, n
             break
     assert decision is not None
     return values, decision.settled_in, decision.certified
+
+
+def replay_boosted(
+    full: np.ndarray, settings: RaceSettings, extra: int, boost: int
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """:func:`replay_race` with another allocation (not the engine's): each round the
+    ``k + extra`` unsettled units with the largest means so far get ``boost`` repeats, the other
+    unsettled units one, so the lower bounds the others are compared with tighten sooner (as
+    LUCB samples the boundary). Still valid: every unit's values are a prefix of its own sequence
+    and the bounds are simultaneous over units and sample sizes up to the budget."""
+    n_units, budget = full.shape
+    n = np.zeros(n_units, dtype=int)
+    decision = None
+    columns = np.arange(budget)[None, :]
+    for look in range(budget):
+        active = np.ones(n_units, bool) if decision is None else ~decision.settled
+        add = active.astype(int)
+        if look >= settings.min_repeats:
+            mean = np.nanmean(np.where(columns < n[:, None], full, np.nan), axis=1)
+            leaders = np.argsort(-np.where(active, mean, -np.inf), kind="stable")
+            leaders = leaders[: settings.top_k + extra]
+            add[leaders] = np.where(active[leaders], boost, 0)
+        n = np.minimum(n + add, budget)
+        values = np.where(columns < n[:, None], full, np.nan)
+        decision = settings.decide(values, decision)
+        if decision.certified or np.all(n[~decision.settled] >= budget):
+            break
+    assert decision is not None
+    return values, decision.settled_in, decision.certified
+
+
+def print_replays(
+    full: aefi.ImportanceResult,
+    k: int,
+    computed: np.ndarray | None = None,
+    certified: Sequence[str] | None = None,
+) -> None:
+    """Race settings and one other allocation replayed on the full run's estimates: fraction of
+    its evaluations, certified count, and how the sets compare with the full run's top k.
+    ``computed``/``certified`` (the engine's racing run) check that the default replay matches."""
+    names = full.feature_names
+    R = full.importances.shape[1]
+    full_top = set(full.top(k))
+    print("\nRace settings replayed on the full run's estimates (fraction of its evaluations)")
+    print(f"{'confidence':>10}{'min_repeats':>12}{'allocation':>28}{'fraction':>10}"
+          f"{'certified':>11}{'in full top-k':>15}{'top-k by mean':>15}")  # fmt: skip
+    variants = [(c, m, None) for c, m in RACE_VARIANTS] + [(0.95, 3, (10, 2)), (0.95, 3, (10, 3))]
+    for confidence, min_repeats, boosted in variants:
+        settings = RaceSettings(k, confidence, min(min_repeats, R), R)
+        if boosted is None:
+            values, inside, _ = replay_race(full.importances, settings)
+            allocation = "engine: 1 a round"
+        else:
+            values, inside, _ = replay_boosted(full.importances, settings, *boosted)
+            allocation = f"top {k + boosted[0]} get {boosted[1]} a round"
+        spent = np.isfinite(values)
+        if (confidence, min_repeats, boosted) == (0.95, 3, None) and computed is not None:
+            matches = np.array_equal(spent, computed) and set(
+                np.asarray(names)[inside]) == set(certified or [])  # fmt: skip
+            print(f"(default replay reproduces the engine's run: {matches})")
+        mean = np.nanmean(values, axis=1)
+        got = {names[i] for i in np.flatnonzero(inside)}
+        fraction = spent.sum() / spent.size
+        print(f"{confidence:>10.2f}{min_repeats:>12}{allocation:>28}{fraction:>10.1%}"
+              f"{len(got):>8}/{k}{len(got & full_top):>12}/{len(got)}"
+              f"{len(top_of(mean, names, k) & full_top):>12}/{k}")  # fmt: skip
 
 
 def boundary_gap(full: aefi.ImportanceResult, k: int) -> str:
@@ -245,6 +314,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if len(full.feature_names) != d:
             sys.exit(f"{args.full_from} holds {len(full.feature_names)} features, not d={d}")
         print_first_looks(looks, look_values, per_sample, full, args)
+        print(boundary_gap(full, k))
+        print_replays(full, k)
         look_seconds = looks[EXPLORER_LOOK.format(first_look_samples(d, n))]
         print(f"\nTarget: first look <= {FIRST_LOOK_SECONDS:.0f} s: {look_seconds:.2f} s -> "
               f"{'met' if look_seconds <= FIRST_LOOK_SECONDS else 'MISSED'}")  # fmt: skip
@@ -258,7 +329,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         lambda: aefi.PermutationImportance(model, X, n_repeats=R, seed=0).run()
     )
     print(f"full run: {full_seconds:.1f} s", flush=True)
-    names = full.feature_names
     if args.save:
         os.makedirs(args.save, exist_ok=True)
         full.save(os.path.join(args.save, f"full_d{d}_R{R}.npz"))
@@ -298,23 +368,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     print(boundary_gap(full, k))
 
-    # 3. Race settings, replayed on the full run's estimates.
-    print("\nRace settings replayed on the full run's estimates (fraction of its evaluations)")
-    print(f"{'confidence':>10}{'min_repeats':>12}{'fraction':>10}{'certified':>11}"
-          f"{'in full top-k':>15}{'top-k by mean':>15}")  # fmt: skip
-    for confidence, min_repeats in RACE_VARIANTS:
-        settings = RaceSettings(k, confidence, min(min_repeats, R), R)
-        values, inside, _ = replay_race(full.importances, settings)
-        spent = np.isfinite(values)
-        if (confidence, min_repeats) == (0.95, 3):
-            matches = np.array_equal(spent, computed) and set(
-                np.asarray(names)[inside]) == set(certified)  # fmt: skip
-            print(f"(default replay reproduces the engine's run: {matches})")
-        mean = np.nanmean(values, axis=1)
-        got = {names[i] for i in np.flatnonzero(inside)}
-        print(f"{confidence:>10.2f}{min_repeats:>12}{spent.sum() / spent.size:>10.1%}"
-              f"{len(got):>8}/{k}{len(got & full_top):>12}/{len(got)}"
-              f"{len(top_of(mean, names, k) & full_top):>12}/{k}")  # fmt: skip
+    # 3. Race settings and allocations, replayed on the full run's estimates.
+    print_replays(full, k, computed, certified)
 
     # Targets.
     look_seconds = looks[EXPLORER_LOOK.format(first_look_samples(d, n))]
