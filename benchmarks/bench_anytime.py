@@ -31,10 +31,11 @@ autoencoder trained as there (``--epochs``) on ``make_correlated_data(n, d)``. T
    and that every certified name is in the full run's top-k.
 3. **Race settings**: the race is a pure function of the finished numbers, so it is replayed on
    the full run's estimates for other ``confidence`` / ``min_repeats`` (the default replay must
-   reproduce the engine's run exactly, and the script says so), and for an allocation the engine
-   does not use (yet): the k + 10 unsettled units with the largest means get 2 or 3 repeats a
-   round, the rest 1 (LUCB's idea: tighten the bounds at the boundary first). ``--full-from``
-   prints these replays too.
+   reproduce the engine's run exactly, and the script says so), and for other allocations,
+   written here independently of the engine: the engine's (the k + 10 unsettled units with the
+   largest means get 2 repeats a round, the rest 1: LUCB's idea of tightening the bounds at the
+   boundary first), one repeat a round for all (the engine before), and 3 for the leaders.
+   ``--full-from`` prints these replays too.
 
 Targets (issue 10): first look <= 2 s; certified top-20 with <= 25 % of the full run's
 evaluations; the racing run's top-20 by mean shares >= 19 names with the full run's top-20 and
@@ -55,7 +56,13 @@ from bench_gradients import captum_integrated_gradients, interleaved
 from bench_permutation import build_problem, describe_rates, matmul_gflops, timed
 
 import aefi_widget as aefi
-from aefi_widget.engine.permutation_race import RaceSettings
+from aefi_widget.engine.permutation_race import (
+    LEADER_REPEATS,
+    LEADERS_EXTRA,
+    RaceSettings,
+    finished_mask,
+    replay,
+)
 from aefi_widget.result_summary import ranking_order
 from aefi_widget.widget.methods import first_look_samples
 
@@ -102,29 +109,25 @@ def top_of(values: np.ndarray, names: Sequence[str], k: int) -> set[str]:
 
 
 def replay_race(full: np.ndarray, settings: RaceSettings) -> tuple[np.ndarray, np.ndarray, bool]:
-    """The engine's race on the full run's (F, R) estimates: each round gives the unsettled
-    units their next repeat, then decides. Returns the (F, R) estimates it would compute (NaN
-    elsewhere), the settled-inside mask and whether the set was certified."""
-    values = np.full_like(full, np.nan)
-    decision = None
-    for r in range(full.shape[1]):
-        active = np.ones(len(full), bool) if decision is None else ~decision.settled
-        values[active, r] = full[active, r]
-        decision = settings.decide(values[:, : r + 1], decision)
-        if decision.certified:
-            break
+    """The engine's race on the full run's (F, R) estimates (its own allocation and decisions,
+    :func:`aefi_widget.engine.permutation_race.replay`). Returns the (F, R) estimates it would
+    compute (NaN elsewhere), the settled-inside mask and whether the set was certified."""
+    R = full.shape[1]
+    replayed = replay(full, R, settings)
+    finished = finished_mask(full.shape, replayed.slots, len(replayed.slots), 0)
+    decision = replayed.decision
     assert decision is not None
-    return values, decision.settled_in, decision.certified
+    return np.where(finished, full, np.nan), decision.settled_in, decision.certified
 
 
 def replay_boosted(
     full: np.ndarray, settings: RaceSettings, extra: int, boost: int
 ) -> tuple[np.ndarray, np.ndarray, bool]:
-    """:func:`replay_race` with another allocation (not the engine's): each round the
-    ``k + extra`` unsettled units with the largest means so far get ``boost`` repeats, the other
-    unsettled units one, so the lower bounds the others are compared with tighten sooner (as
-    LUCB samples the boundary). Still valid: every unit's values are a prefix of its own sequence
-    and the bounds are simultaneous over units and sample sizes up to the budget."""
+    """:func:`replay_race` with other allocations, written independently of the engine: each
+    round the ``k + extra`` unsettled units with the largest means so far get ``boost`` repeats,
+    the other unsettled units one (``boost=1``: one repeat a round for all, the engine before
+    its leaders took two). Every unit's values stay a prefix of its own sequence and the bounds
+    are simultaneous over units and sample sizes up to the budget, so each is as valid."""
     n_units, budget = full.shape
     n = np.zeros(n_units, dtype=int)
     decision = None
@@ -161,15 +164,17 @@ def print_replays(
     print("\nRace settings replayed on the full run's estimates (fraction of its evaluations)")
     print(f"{'confidence':>10}{'min_repeats':>12}{'allocation':>28}{'fraction':>10}"
           f"{'certified':>11}{'in full top-k':>15}{'top-k by mean':>15}")  # fmt: skip
-    variants = [(c, m, None) for c, m in RACE_VARIANTS] + [(0.95, 3, (10, 2)), (0.95, 3, (10, 3))]
+    others = [(10, 2), (0, 1), (10, 3)]  # the engine's rule rewritten, the old one, more
+    variants = [(c, m, None) for c, m in RACE_VARIANTS] + [(0.95, 3, b) for b in others]
     for confidence, min_repeats, boosted in variants:
         settings = RaceSettings(k, confidence, min(min_repeats, R), R)
         if boosted is None:
             values, inside, _ = replay_race(full.importances, settings)
-            allocation = "engine: 1 a round"
+            allocation = f"engine: top {k + LEADERS_EXTRA} get {LEADER_REPEATS}"
         else:
             values, inside, _ = replay_boosted(full.importances, settings, *boosted)
-            allocation = f"top {k + boosted[0]} get {boosted[1]} a round"
+            allocation = (f"top {k + boosted[0]} get {boosted[1]} a round" if boosted[1] > 1
+                          else "all get 1 a round")  # fmt: skip
         spent = np.isfinite(values)
         if (confidence, min_repeats, boosted) == (0.95, 3, None) and computed is not None:
             matches = np.array_equal(spent, computed) and set(

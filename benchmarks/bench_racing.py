@@ -2,7 +2,8 @@
 
 No model: per-repeat importances are drawn from known distributions (k planted units of importance
 about 1, the rest near 0), so this measures the statistics of :mod:`aefi_widget.engine.racing`
-alone. The engine's loop is played: every unsettled unit gets one more repeat per round, and
+alone. The engine's loop is played (:func:`aefi_widget.engine.permutation_race.replay`): each
+round every unsettled unit gets one more repeat (the top_k + 10 with the largest means two), and
 :func:`race` looks after each round.
 
     python benchmarks/bench_racing.py [--units 1000] [--top-k 20] [--repeats 50] [--seeds 5]
@@ -18,7 +19,7 @@ import time
 
 import numpy as np
 
-from aefi_widget.engine.racing import race
+from aefi_widget.engine.permutation_race import RaceSettings, finished_mask, replay
 
 
 def planted(seed: int, units: int, k: int, repeats: int) -> tuple[np.ndarray, np.ndarray]:
@@ -32,24 +33,15 @@ def planted(seed: int, units: int, k: int, repeats: int) -> tuple[np.ndarray, np
 
 
 def race_once(draws: np.ndarray, k: int) -> tuple[np.ndarray, int, int, bool]:
-    """Play the racing loop; returns the certified set, evaluations spent, rounds, certified."""
-    units, repeats = draws.shape
-    values = np.full_like(draws, np.nan)
-    decision = None
-    rounds = 0
-    for repeat in range(repeats):
-        active = np.ones(units, dtype=bool) if decision is None else ~decision.settled
-        values[active, repeat] = draws[active, repeat]
-        rounds += 1
-        decision = race(values, k, n_repeats_max=repeats, previous=decision)
-        if decision.certified:
-            break
-    return (
-        np.flatnonzero(decision.settled_in),
-        int(np.isfinite(values).sum()),
-        rounds,
-        (decision.certified),
-    )
+    """Play the engine's racing loop; returns the certified set, evaluations spent, rounds,
+    certified."""
+    repeats = draws.shape[1]
+    replayed = replay(draws, repeats, RaceSettings(k, 0.95, 3, repeats))
+    rounds = sum(1 for slots in replayed.slots if slots)
+    spent = finished_mask(draws.shape, replayed.slots, len(replayed.slots), 0)
+    decision = replayed.decision
+    assert decision is not None
+    return np.flatnonzero(decision.settled_in), int(spent.sum()), rounds, decision.certified
 
 
 def main() -> None:

@@ -100,10 +100,12 @@ class PermutationImportance(IncrementalMethod):
         once); snapshots, checkpoints and the final numbers are the same as a local run's.
     top_k : int, optional
         Certify the k most important units and stop spending repeats on units already decided:
-        after each round, a unit whose interval (valid simultaneously over all units and rounds
-        at ``confidence``, see :mod:`aefi_widget.engine.racing`) places it surely inside or
-        outside the top k is settled; the run ends when the set is certified or ``n_repeats``
-        is reached. ``result.certified_top_k`` and ``result.settled`` say what was decided.
+        a round gives every unsettled unit one more repeat (the k + 10 with the largest means
+        two, see :mod:`aefi_widget.engine.permutation_race`); after each round, a unit whose
+        interval (valid simultaneously over all units and rounds at ``confidence``, see
+        :mod:`aefi_widget.engine.racing`) places it surely inside or outside the top k is
+        settled; the run ends when the set is certified or no unsettled unit has a repeat left
+        of ``n_repeats``. ``result.certified_top_k`` and ``result.settled`` say what was decided.
     confidence : float, default 0.95
         Probability that every settled unit is settled correctly.
     min_repeats : int, default 3
@@ -343,13 +345,7 @@ class PermutationImportance(IncrementalMethod):
         if self.top_k is not None:
             extras["settled"] = settled_codes(state.decision, self.n_features)
             # The work actually left: the unsettled units' remaining repeats (none once certified).
-            certified = state.decision is not None and state.decision.certified
-            left_rounds = 0 if certified else self.n_repeats - state.round
-            total = (
-                done
-                + left_rounds * len(state.active) * self.samples_per_repeat
-                - (min(state.chunk * state.plan.rows, state.round_plan.round_size))
-            )
+            total = state.race_total()
         return ImportanceResult(
             feature_names=self.feature_names,
             output_names=self.output_names,

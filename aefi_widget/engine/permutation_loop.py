@@ -1,18 +1,17 @@
 """The work loops of permutation importance: chunks absorbed in plan order, a snapshot after each.
 
 :func:`full_rounds` walks the whole plan (every unit, every repeat); :func:`race_rounds` runs one
-round over the units not yet settled, then asks the race which units are decided (certified
-top-k). Both resume from the position held by the :class:`RunState` and leave the chunks' source
-(local or a Dask cluster) and the snapshot to the engine, so they hold no model and no data.
+round over the units not yet settled (the leaders take two repeats), then asks the race which
+units are decided (certified top-k). Both resume from the position held by the
+:class:`RunState` and leave the chunks' source (local or a Dask cluster) and the snapshot to the
+engine, so they hold no model and no data.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-import numpy as np
-
-from aefi_widget.engine.permutation_race import RaceSettings
+from aefi_widget.engine.permutation_race import RaceSettings, allocate, unsettled
 from aefi_widget.engine.permutation_rows import CallSums
 from aefi_widget.engine.permutation_state import RunState
 from aefi_widget.engine.plan import Plan
@@ -60,10 +59,9 @@ def race_rounds(
     top k is certified or ``race_settings.n_repeats`` rounds are done; yields ``snapshot(state)``
     after each chunk."""
     plan, m = state.plan, samples_per_repeat
-    while state.round < race_settings.n_repeats and not (
-        state.decision is not None and state.decision.certified
-    ):
-        round_plan = state.round_plan = plan.over(state.active)
+    n_units = plan.n_units
+    while state.slots and not (state.decision is not None and state.decision.certified):
+        round_plan = state.round_plan = plan.over(state.slots)
         positions = ((state.round, c) for c in range(state.chunk, round_plan.chunks_per_round))
         for (round_, chunk), sums, seconds in chunks(round_plan, positions):
             state.elapsed_s += seconds
@@ -72,11 +70,10 @@ def race_rounds(
             if chunk + 1 < round_plan.chunks_per_round:
                 state.move_to(round_, chunk + 1)
             else:
-                state.decision = race_settings.decide(
-                    state.importances[:, : round_ + 1], state.decision
-                )
-                settled = state.decision.settled_in | state.decision.settled_out
-                state.active = tuple(int(j) for j in np.flatnonzero(~settled))
+                # Every estimate present is finished: decide, then lay out the next round.
+                state.decision = race_settings.decide(state.importances, state.decision)
+                state.active = unsettled(state.decision, n_units)
+                state.slots = allocate(state.importances, state.decision, race_settings)
                 state.move_to(round_ + 1, 0)
-                state.round_plan = plan.over(state.active)
+                state.round_plan = plan.over(state.slots)
             yield snapshot(state)

@@ -12,7 +12,13 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from aefi_widget.engine.permutation_race import RaceSettings, finished_mask, replay
+from aefi_widget.engine.permutation_race import (
+    RaceSettings,
+    Slots,
+    finished_mask,
+    replay,
+    unsettled,
+)
 from aefi_widget.engine.permutation_rows import CallSums
 from aefi_widget.engine.plan import Plan
 from aefi_widget.engine.racing import RaceDecision
@@ -48,8 +54,10 @@ class RunState:
         self.round = 0
         self.chunk = 0
         self.elapsed_s = 0.0
-        # An adaptive (top_k) run: the current round's units and the last race decision.
+        # An adaptive (top_k) run: the unsettled units, the current round's (unit, repeat)
+        # slots and the last race decision.
         self.active: tuple[int, ...] = tuple(range(F))
+        self.slots: Slots = tuple((j, 0) for j in range(F))
         self.decision: RaceDecision | None = None
         self.round_plan = plan
 
@@ -71,7 +79,7 @@ class RunState:
         """Continue ``result``: the same run (``n_repeats`` may have grown), checked first.
 
         An adaptive run (``race_settings``) replays its decisions from the finished numbers to
-        know which units each round evaluated."""
+        know which (unit, repeat) slots each round evaluated."""
         resume = check_same_run(result, "permutation", identity, feature_names, _WHAT)
         done = result.importances.shape[1]
         if done > plan.n_repeats:
@@ -88,8 +96,9 @@ class RunState:
         if race_settings is not None:
             replayed = replay(np.asarray(result.importances), round_, race_settings)
             state.decision = replayed.decision
-            state.active = replayed.active[min(round_, len(replayed.active) - 1)]
-            state.round_plan = plan.over(state.active)
+            state.active = unsettled(replayed.decision, plan.n_units)
+            state.slots = replayed.slots[min(round_, len(replayed.slots) - 1)]
+            state.round_plan = plan.over(state.slots)
             if state.decision is not None and state.decision.certified and chunk:
                 raise ValueError("the resume position lies past the run's certified end")
         round_plan = state.round_plan
@@ -103,10 +112,11 @@ class RunState:
             finished = _finished(result.importances.shape, round_, done_in_round)
         else:
             finished = finished_mask(
-                result.importances.shape, replayed.active, round_, done_in_round
+                result.importances.shape, replayed.slots, round_, done_in_round
             )
         state.round, state.chunk = round_, chunk
-        expected = state.evaluations_done_with(int(finished[:, :round_].sum()))
+        # Finished before this round: every finished estimate but this round's done slots.
+        expected = state.evaluations_done_with(int(finished.sum()) - done_in_round)
         if result.evaluations_done != expected:
             raise ValueError(
                 f"the result's evaluations_done ({result.evaluations_done}) does not match its "
@@ -158,7 +168,24 @@ class RunState:
     def evaluations_done(self) -> int:
         """Evaluations finished: every finished (unit, repeat) before this round, plus this
         round's chunks (the same as the plan's count when no unit is ever settled)."""
-        return self.evaluations_done_with(int(np.isfinite(self.importances[:, : self.round]).sum()))
+        finished = np.isfinite(self.importances)
+        plan = self.round_plan
+        if plan.repeats is None:  # a full run: this round is the column of its index
+            in_round = int(finished[:, self.round].sum()) if self.round < finished.shape[1] else 0
+        else:
+            units = np.asarray(plan.units, dtype=np.int64)
+            in_round = int(finished[units, np.asarray(plan.repeats, dtype=np.int64)].sum())
+        return self.evaluations_done_with(int(finished.sum()) - in_round)
+
+    def race_total(self) -> int:
+        """Evaluations of an adaptive run if every unsettled unit ran to ``n_repeats``: the
+        finished ones plus the work actually left (none once certified)."""
+        finished = np.isfinite(self.importances)
+        left = 0
+        if not (self.decision is not None and self.decision.certified) and self.active:
+            n_done = finished[list(self.active)].sum(axis=1)
+            left = int((self.plan.n_repeats - n_done).sum())
+        return (int(finished.sum()) + left) * self.plan.m
 
     def evaluations_done_with(self, finished_before_round: int) -> int:
         in_round = min(self.chunk * self.plan.rows, self.round_plan.round_size)

@@ -83,8 +83,9 @@ class Plan:
     ``n_repeats`` repeats, ``rows`` samples per chunk, ``call_rows`` samples per call.
 
     ``units`` (global unit indices, length ``n_units``) lays out a round over only those units
-    (an adaptive run's unsettled ones; None: units 0..n_units-1); ``pack=False`` never packs
-    rounds (an adaptive run decides after every round).
+    (an adaptive run's unsettled ones; None: units 0..n_units-1), and ``repeats`` (same length)
+    gives each of those places its own repeat (None: the round's index); ``pack=False`` never
+    packs rounds (an adaptive run decides after every round).
     """
 
     n_units: int
@@ -94,10 +95,15 @@ class Plan:
     call_rows: int
     units: tuple[int, ...] | None = None
     pack: bool = True
+    repeats: tuple[int, ...] | None = None
 
-    def over(self, units: tuple[int, ...]) -> Plan:
-        """The same plan laid out over ``units`` only, rounds never packed."""
-        return Plan(len(units), self.m, self.n_repeats, self.rows, self.call_rows, units, False)
+    def over(self, slots: tuple[tuple[int, int], ...]) -> Plan:
+        """The same plan laid out over ``slots`` only ((unit, repeat) pairs: a round of an
+        adaptive run, where a unit may take several repeats), rounds never packed."""
+        units = tuple(unit for unit, _ in slots)
+        repeats = tuple(repeat for _, repeat in slots)
+        return Plan(len(slots), self.m, self.n_repeats, self.rows, self.call_rows, units, False,
+                    repeats)  # fmt: skip
 
     @property
     def round_size(self) -> int:
@@ -134,8 +140,12 @@ class Plan:
         if packed == 1:
             segments = chunk_segments(chunk, self.n_units, self.m, self.rows, round_)
             if self.units is not None:
-                units = self.units
-                segments = [replace(s, unit=units[s.unit]) for s in segments]
+                units, repeats = self.units, self.repeats
+                segments = [
+                    replace(s, unit=units[s.unit], repeat=s.repeat if repeats is None
+                            else repeats[s.unit])
+                    for s in segments
+                ]  # fmt: skip
             return split_calls(segments, self.call_rows)
         last = min(self.n_repeats, round_ + packed)
         per_call = self.rounds_per_call
