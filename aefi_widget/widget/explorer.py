@@ -45,7 +45,7 @@ class Explorer(widgets.VBox):
         :func:`~aefi_widget.correlated_groups` (threshold 0.8, changeable in the page).
     first_look : bool, default True
         For "permutation" and "shapley": first compute permutation importance with one repeat
-        on a subsample (about 48,000 permuted rows: ~1.2 s at 1,000 features; see
+        on a subsample (about 40,000 permuted rows: ~1 s at 1,000 features; see
         :func:`~aefi_widget.widget.methods.first_look_samples`), show it labelled "First look",
         and switch to the method once every unit has a value (unless another method was picked
         meanwhile). A gradient preview would be quicker to explain but answers another question
