@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/bench_shapley.py --quick     # d=50 only, short design and d=1000 rows
     python benchmarks/bench_shapley.py             # d=50 and 100, design table, d=1000 rows
+    python benchmarks/bench_shapley.py --d 100 --calibration 8   # + whose SEs are calibrated
 
 For each d: the seed-like autoencoder of :mod:`aefi_widget.demo` trained briefly on n=512
 correlated samples, 64 background rows drawn once and given to both, then (1) aefi's
@@ -99,7 +100,9 @@ def compare(d: int, n: int, args: argparse.Namespace) -> dict[str, Any]:
     walks = 2 if ours.settings["antithetic"] else 1
     difference = ours.importances_mean.to_numpy() * d - theirs.values
     se = np.hypot(ours.extras["se"] * d, theirs.std)
+    calibrated = calibration(model, X, background, args.tol, args.calibration, theirs)
     return {
+        **calibrated,
         "d": d,
         "aefi_s": statistics.median(aefi_times),
         "sage_s": statistics.median(sage_times),
@@ -113,6 +116,42 @@ def compare(d: int, n: int, args: argparse.Namespace) -> dict[str, Any]:
         "rms_z": float(np.sqrt(np.mean((difference / se) ** 2))),
         "chance_max_over_3": float(1 - (1 - 2 * scipy.stats.norm.sf(3)) ** d),
         "aefi_ratio": ours.settings["convergence_ratio"],
+    }
+
+
+def calibration(
+    model: torch.nn.Module, X: torch.Tensor, background: torch.Tensor, tol: float, runs: int,
+    theirs: Any,
+) -> dict[str, float]:
+    """Whose standard errors explain the aefi-sage differences: ``runs`` aefi runs (seeds
+    0..runs-1; < 2: skipped). Each run against the mean of the others (leave one out) gives
+    aefi's own z-scores, and the spread of the runs over their reported SEs; sage's estimates
+    against the mean of all runs (whose SE is sqrt(runs) times smaller) give sage's z-scores.
+    Calibrated SEs give RMS z near 1 (and a sd/SE ratio near 1)."""
+    if runs < 2:
+        return {}
+    d = X.shape[1]
+    results = [aefi_widget.shapley_importance(model, X, background=background, tol=tol, seed=s)
+               for s in range(runs)]  # fmt: skip
+    values = np.array([r.importances_mean.to_numpy() * d for r in results])  # (runs, F)
+    se = np.array([r.extras["se"] * d for r in results])
+    z_aefi = []
+    for s in range(runs):
+        others = np.delete(np.arange(runs), s)
+        reference_se = np.sqrt((se[others] ** 2).sum(axis=0)) / len(others)
+        z_aefi.append((values[s] - values[others].mean(axis=0)) / np.hypot(se[s], reference_se))
+    z_aefi = np.asarray(z_aefi)
+    reference_se = np.sqrt((se**2).sum(axis=0)) / runs
+    z_sage = (theirs.values - values.mean(axis=0)) / np.hypot(theirs.std, reference_se)
+    spread_over_se = np.sqrt(np.mean(values.var(axis=0, ddof=1) / np.mean(se**2, axis=0)))
+    return {
+        "calibration_runs": runs,
+        "aefi_rms_z": float(np.sqrt(np.mean(z_aefi**2))),
+        "aefi_max_z": float(np.abs(z_aefi).max()),
+        "aefi_comparisons": int(z_aefi.size),
+        "aefi_sd_over_se": float(spread_over_se),
+        "sage_rms_z": float(np.sqrt(np.mean(z_sage**2))),
+        "sage_max_z": float(np.abs(z_sage).max()),
     }
 
 
@@ -194,6 +233,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help="torch threads (default: torch's choice); 1 is steadier on a busy machine",
     )
+    parser.add_argument("--calibration", type=int, default=0, metavar="RUNS",
+                        help="also run aefi RUNS times per d to check whose SEs are calibrated")
     parser.add_argument("--quick", action="store_true", help="d=50, 4 design columns, 10 steps")
     args = parser.parse_args(argv)
     if args.quick:
@@ -221,6 +262,15 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
               f"{r['sage_s'] / r['aefi_s']:>7.1f}x {walked:>22} {r['sage_orderings']:>14,} "
               f"{r['max_diff_se']:>15.2f} {r['within_3se']:>11.0%} {r['rms_z']:>6.2f}"
               f" {r['chance_max_over_3']:>20.0%}")  # fmt: skip
+    for r in rows:
+        if "calibration_runs" in r:
+            print(
+                f"calibration, d={r['d']}: {r['calibration_runs']} aefi runs (seeds 0..): each "
+                f"vs the others' mean RMS z {r['aefi_rms_z']:.3f}, max |z| {r['aefi_max_z']:.2f} "
+                f"of {r['aefi_comparisons']}; their spread / reported SE "
+                f"{r['aefi_sd_over_se']:.3f}; sage vs their mean RMS z {r['sage_rms_z']:.3f}, "
+                f"max |z| {r['sage_max_z']:.2f} (calibrated SEs: RMS z ~ 1)"
+            )
     worst = min(r["sage_s"] / r["aefi_s"] for r in rows)
     print(f"target: aefi >= 5x faster: {'met' if worst >= 5 else 'NOT met'} (worst {worst:.1f}x)")
     if args.design_columns >= 2:
