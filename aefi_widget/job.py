@@ -16,11 +16,13 @@ into the job cannot deadlock.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -34,6 +36,26 @@ logger = logging.getLogger(__name__)
 JobStatus = Literal["idle", "running", "paused", "done", "cancelled", "error"]
 _ENDED: frozenset[str] = frozenset({"done", "cancelled", "error"})
 _job_numbers = itertools.count(1)
+# Jobs started in this process and not yet collected: cancelled at interpreter exit (below).
+_live_jobs: weakref.WeakSet[Job] = weakref.WeakSet()
+# The most an exiting interpreter waits for the chunks in flight (a chunk is ~0.25-0.5 s).
+_EXIT_WAIT_S = 5.0
+
+
+def _cancel_live_jobs() -> None:
+    """At interpreter exit, cancel every running job and wait (at most ``_EXIT_WAIT_S`` in all)
+    for its chunk in flight. A daemon thread still inside torch while the interpreter tears down
+    aborts the process ("terminate called without an active exception", exit status 134: a script
+    that returned while a Job ran did that); cancelling also writes the job's final checkpoint."""
+    jobs = list(_live_jobs)
+    for job in jobs:
+        job.cancel()
+    deadline = time.monotonic() + _EXIT_WAIT_S
+    for job in jobs:
+        job.wait(max(0.0, deadline - time.monotonic()))
+
+
+atexit.register(_cancel_live_jobs)
 
 
 @dataclass(frozen=True)
@@ -150,11 +172,13 @@ class Job:
                 )
             self._status = "running"
             self._active_since = time.monotonic()
-            # Daemon: a kernel or interpreter shutting down must never wait for a computation.
+            # Daemon: a kernel or interpreter shutting down never waits for a computation,
+            # only (at exit, bounded) for the chunk in flight: see _cancel_live_jobs.
             self._thread = threading.Thread(
                 target=self._work, name=f"aefi-job-{next(_job_numbers)}", daemon=True
             )
             self._thread.start()
+            _live_jobs.add(self)
         return self
 
     def pause(self) -> None:

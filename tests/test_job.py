@@ -7,6 +7,8 @@ against known numbers; the last ones run the real PermutationImportance on a tin
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -445,3 +447,33 @@ def test_real_engine_model_raising_on_its_third_forward_call() -> None:
 
     model.fail_on_call = None  # the cause is fixed: a new job continues from the partial result
     assert_same_numbers(Job(engine, resume=partial).start().result(timeout=15), expected)
+
+
+EXITING_SCRIPT = """
+import sys, time
+import aefi_widget as aefi
+from aefi_widget.demo import make_correlated_data, seed_like_autoencoder
+frame = make_correlated_data(n_samples=200, n_features=200, seed=0)
+model = seed_like_autoencoder(200, seed=0).eval()
+engine = aefi.PermutationImportance(model, frame, n_repeats=500, batch_size=4000)
+job = aefi.Job(engine, checkpoint=sys.argv[1]).start()
+while job.snapshot().evaluations_done == 0:
+    time.sleep(0.01)
+print("returning while the job runs", job.status)
+"""
+
+
+def test_a_script_returning_while_a_job_runs_exits_cleanly(tmp_path):
+    # Without the exit hook the interpreter tore down under a thread still inside torch:
+    # "terminate called without an active exception", exit status 134.
+    checkpoint = tmp_path / "run.npz"
+    done = subprocess.run(
+        [sys.executable, "-c", EXITING_SCRIPT, str(checkpoint)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "returning while the job runs running" in done.stdout
+    assert "terminate called" not in done.stderr
+    # The cancel at exit wrote the job's last snapshot: nothing computed is lost.
+    saved = ImportanceResult.load(checkpoint)
+    assert 0 < saved.evaluations_done < saved.evaluations_total
