@@ -8,7 +8,12 @@ import torch
 from reference import EncoderDecoderAE, correlated_data, sequential_ae
 
 import aefi_widget as aefi
-from aefi_widget.engine.permutations import permutation, permutations, row_subset
+from aefi_widget.engine.permutations import (
+    permutation,
+    permutations,
+    permutations_of_pairs,
+    row_subset,
+)
 
 N, D = 20, 6
 
@@ -199,3 +204,26 @@ def test_vectorised_permutations_equal_one_unit_at_a_time(seed):
         np.testing.assert_array_equal(row, permutation(seed, 5, int(unit), 950))
     assert sorted(together[1]) == list(range(950))
     assert permutations(seed, 5, np.array([], dtype=np.int64), 950).shape == (0, 950)
+
+
+@pytest.mark.parametrize("seed", [0, -7, 2**64 - 1])
+def test_permutations_of_pairs_equal_one_pair_at_a_time(seed):
+    # A packed call hashes every (repeat, unit) pair at once; each must be that pair's own shuffle.
+    repeats = np.array([0, 0, 3, 49, 7, 2**40])
+    units = np.array([4, 1, 4, 0, 999_999, 2])
+    together = permutations_of_pairs(seed, repeats, units, 27)
+    assert together.shape == (6, 27) and together.dtype == np.int64
+    for row, repeat, unit in zip(together, repeats, units, strict=True):
+        np.testing.assert_array_equal(row, permutation(seed, int(repeat), int(unit), 27))
+
+
+def test_run_returns_the_last_increment_without_the_per_round_snapshots():
+    # run() skips the snapshots at round ends inside a packed chunk; its result is the same.
+    engine = _engine(n_repeats=6, seed=3)
+    streamed = list(engine.increments())
+    assert engine.plan().rounds_per_chunk > 1 and len(streamed) >= 6  # rounds were packed
+    ran = engine.run()
+    np.testing.assert_array_equal(ran.importances, streamed[-1].importances)
+    np.testing.assert_array_equal(ran.delta_sum, streamed[-1].delta_sum)
+    assert ran.evaluations_done == streamed[-1].evaluations_done
+    assert engine.round_snapshots  # restored after run()

@@ -291,7 +291,7 @@ class PermutationImportance(IncrementalMethod):
         if race_settings is not None:
             yield from race_rounds(state, m, race_settings, chunks, snapshot)
         else:
-            yield from full_rounds(state, m, chunks, snapshot)
+            yield from full_rounds(state, m, chunks, snapshot, self.round_snapshots)
 
     def race_settings(self) -> RaceSettings | None:
         """The certified top-k settings (None for a full run)."""

@@ -30,9 +30,10 @@ def full_rounds(
     samples_per_repeat: int,
     chunks: ChunkSource,
     snapshot: Callable[[RunState], ImportanceResult],
+    every_round: bool = True,
 ) -> Iterator[ImportanceResult]:
     """Every remaining chunk of ``state.plan`` absorbed into ``state``; yields ``snapshot(state)``
-    after each chunk and at each round's end."""
+    after each chunk and (``every_round``) at each round's end inside a chunk."""
     plan, m = state.plan, samples_per_repeat
     positions = plan.positions(state.round, state.chunk)
     for (round_, chunk), sums, seconds in chunks(plan, positions):
@@ -41,7 +42,7 @@ def full_rounds(
         # A packed chunk finishes several rounds: a snapshot at each round's end, so
         # rounds() and consumers see every round.
         for finished in state.absorb(sums, m):
-            if finished + 1 < next_round:
+            if every_round and finished + 1 < next_round:
                 state.move_to(finished + 1, 0)
                 yield snapshot(state)
         state.move_to(next_round, next_chunk)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from aefi_widget.engine.calls import aligned
-from aefi_widget.engine.permutations import permutations
+from aefi_widget.engine.permutations import permutations_of_pairs
 from aefi_widget.engine.plan import Segment
 from aefi_widget.engine.session import ModelSession
 
@@ -56,19 +56,17 @@ def evaluate_packed_call(
         return None
     m, k = shuffles.samples_per_repeat, len(call)  # type: ignore[attr-defined]
     stride = aligned(m)  # place_segments puts segment i at row i * stride (start 0, aligned)
-    placed = [dataclasses.replace(s, offset=i * stride) for i, s in enumerate(call)]
+    # Built directly: dataclasses.replace cost ~4 us a segment (250 a call on iris).
+    placed = [Segment(s.unit, s.start, s.stop, i * stride, s.repeat) for i, s in enumerate(call)]
     data = datas[call[0].repeat]
     device = session.device
     columns = torch.as_tensor(
         [int(shuffles.units[s.unit].columns[0]) for s in call],
         device=device,  # type: ignore[attr-defined]
     )
-    orders = np.empty((k, m), dtype=np.int64)
     repeats = np.array([s.repeat for s in call], dtype=np.int64)
     all_units = np.array([s.unit for s in call], dtype=np.int64)
-    for repeat in np.unique(repeats):
-        where = np.flatnonzero(repeats == repeat)
-        orders[where] = permutations(shuffles.seed, int(repeat), all_units[where], m)  # type: ignore[attr-defined]
+    orders = permutations_of_pairs(shuffles.seed, repeats, all_units, m)  # type: ignore[attr-defined]
     original = data.columns[columns]  # (k, m)
     shuffled = original.gather(1, torch.as_tensor(orders, device=device))
     first = session.path.first

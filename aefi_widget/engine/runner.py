@@ -53,6 +53,10 @@ class IncrementalMethod(ABC):
     checkpoint_every: float = 5.0
     progress: bool = False
     description: str = "importance"
+    # Whether ``compute`` yields a snapshot at the end of every round a chunk finishes (for
+    # ``rounds()`` and live views) or only after each chunk: :meth:`run`, which keeps only the
+    # last, turns it off (50 extra snapshots cost ~2.5 ms of the forum recipe's ~10 ms).
+    round_snapshots: bool = True
 
     # ------------------------------------------------------------------ what a method provides
     @property
@@ -140,12 +144,14 @@ class IncrementalMethod(ABC):
 
             bar = tqdm(total=self.evaluations_total, unit="eval", desc=self.description)
             bar.update(last.evaluations_done)
+        self.round_snapshots = False
         try:
             for snapshot in self.increments(resume):
                 if bar is not None:
                     bar.update(snapshot.evaluations_done - last.evaluations_done)
                 last = snapshot
         finally:
+            self.round_snapshots = True
             if bar is not None:
                 bar.close()
         if resume is not None and last is resume:
