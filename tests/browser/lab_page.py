@@ -233,3 +233,6 @@ def page_on(server: JupyterLab, chromium: Any, request: Any) -> Iterator[LabPage
         if report is not None and report.failed:
             helper.screenshot(f"failed-{request.node.name}")
         page.close()
+        # No kernel outlives its test: an Explorer left streaming (the first-look test's
+        # 50-repeat run at d = 1,000 takes ~20 min) kept both cores busy under later tests.
+        server.shutdown_kernels()
