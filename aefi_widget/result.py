@@ -289,11 +289,7 @@ class ImportanceResult:
         """
         columns = summary_columns(self.importances)
         mean = columns["mean"]
-        table = pd.DataFrame(
-            {name: columns[name] for name in ("mean", "std", "ci_low", "ci_high", "normalized")}
-            | {"n_done": columns["n_done"]},
-            index=self._index(),
-        )
+        table = pd.DataFrame(columns, index=self._index())
         # Rank by mean, ties broken by column order, features without results last.
         order = ranking_order(mean)
         rank = np.empty(len(order), dtype=np.int64)

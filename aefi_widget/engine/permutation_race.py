@@ -83,14 +83,14 @@ def allocate(
         return ()
     n_done = np.isfinite(finished).sum(axis=1)
     active = np.asarray(unsettled(decision, finished.shape[0]), dtype=np.int64)
-    count = np.minimum(1, race_settings.n_repeats - n_done[active])
+    count = np.ones(active.size, dtype=np.int64)
     if active.size and n_done[active].min() >= race_settings.min_repeats:
         with np.errstate(invalid="ignore"):
             mean = np.nanmean(finished[active], axis=1)
         # Largest means first, ties by unit index (a stable sort of the negated means).
         leaders = np.argsort(-mean, kind="stable")[: race_settings.top_k + LEADERS_EXTRA]
         count[leaders] = LEADER_REPEATS
-    count = np.clip(np.minimum(count, race_settings.n_repeats - n_done[active]), 0, None)
+    count = np.clip(race_settings.n_repeats - n_done[active], 0, count)
     return tuple(
         (int(j), int(n_done[j]) + i) for j, c in zip(active, count, strict=True) for i in range(c)
     )

@@ -115,8 +115,7 @@ class RunState:
                 result.importances.shape, replayed.slots, round_, done_in_round
             )
         state.round, state.chunk = round_, chunk
-        # Finished before this round: every finished estimate but this round's done slots.
-        expected = state.evaluations_done_with(int(finished.sum()) - done_in_round)
+        expected = state.evaluations_done_with(int(finished.sum()))
         if result.evaluations_done != expected:
             raise ValueError(
                 f"the result's evaluations_done ({result.evaluations_done}) does not match its "
@@ -166,16 +165,10 @@ class RunState:
 
     @property
     def evaluations_done(self) -> int:
-        """Evaluations finished: every finished (unit, repeat) before this round, plus this
-        round's chunks (the same as the plan's count when no unit is ever settled)."""
-        finished = np.isfinite(self.importances)
-        plan = self.round_plan
-        if plan.repeats is None:  # a full run: this round is the column of its index
-            in_round = int(finished[:, self.round].sum()) if self.round < finished.shape[1] else 0
-        else:
-            units = np.asarray(plan.units, dtype=np.int64)
-            in_round = int(finished[units, np.asarray(plan.repeats, dtype=np.int64)].sum())
-        return self.evaluations_done_with(int(finished.sum()) - in_round)
+        """Evaluations finished: every finished (unit, repeat) estimate, plus the samples this
+        round's chunks gave a unit they split (the same as the plan's count when no unit is
+        ever settled)."""
+        return self.evaluations_done_with(int(np.isfinite(self.importances).sum()))
 
     def race_total(self) -> int:
         """Evaluations of an adaptive run if every unsettled unit ran to ``n_repeats``: the
@@ -187,9 +180,12 @@ class RunState:
             left = int((self.plan.n_repeats - n_done).sum())
         return (int(finished.sum()) + left) * self.plan.m
 
-    def evaluations_done_with(self, finished_before_round: int) -> int:
+    def evaluations_done_with(self, finished: int) -> int:
+        """Evaluations at this position with ``finished`` estimates in all (m samples each):
+        the round's chunks so far hold whole estimates, and part of one unit's when a chunk
+        boundary splits it."""
         in_round = min(self.chunk * self.plan.rows, self.round_plan.round_size)
-        return finished_before_round * self.plan.m + in_round
+        return finished * self.plan.m + in_round % self.plan.m
 
     def export(
         self, identity: dict[str, str] | None

@@ -82,10 +82,10 @@ class Plan:
     """Chunks and forward calls of a run: ``n_units`` units, ``m`` samples per repeat,
     ``n_repeats`` repeats, ``rows`` samples per chunk, ``call_rows`` samples per call.
 
-    ``units`` (global unit indices, length ``n_units``) lays out a round over only those units
-    (an adaptive run's unsettled ones; None: units 0..n_units-1), and ``repeats`` (same length)
-    gives each of those places its own repeat (None: the round's index); ``pack=False`` never
-    packs rounds (an adaptive run decides after every round).
+    ``slots`` ((unit, repeat) pairs, ``n_units`` of them) lays out a round over only those
+    places: a round of an adaptive run, over its unsettled units, where a unit may take several
+    repeats (None: units 0..n_units-1, each at the round's repeat). ``pack=False`` never packs
+    rounds (an adaptive run decides after every round).
     """
 
     n_units: int
@@ -93,17 +93,12 @@ class Plan:
     n_repeats: int
     rows: int
     call_rows: int
-    units: tuple[int, ...] | None = None
+    slots: tuple[tuple[int, int], ...] | None = None
     pack: bool = True
-    repeats: tuple[int, ...] | None = None
 
     def over(self, slots: tuple[tuple[int, int], ...]) -> Plan:
-        """The same plan laid out over ``slots`` only ((unit, repeat) pairs: a round of an
-        adaptive run, where a unit may take several repeats), rounds never packed."""
-        units = tuple(unit for unit, _ in slots)
-        repeats = tuple(repeat for _, repeat in slots)
-        return Plan(len(slots), self.m, self.n_repeats, self.rows, self.call_rows, units, False,
-                    repeats)  # fmt: skip
+        """The same plan laid out over ``slots`` only, rounds never packed."""
+        return Plan(len(slots), self.m, self.n_repeats, self.rows, self.call_rows, slots, False)
 
     @property
     def round_size(self) -> int:
@@ -139,13 +134,11 @@ class Plan:
         packed = self.rounds_per_chunk
         if packed == 1:
             segments = chunk_segments(chunk, self.n_units, self.m, self.rows, round_)
-            if self.units is not None:
-                units, repeats = self.units, self.repeats
+            if self.slots is not None:
+                slots = self.slots
                 segments = [
-                    replace(s, unit=units[s.unit], repeat=s.repeat if repeats is None
-                            else repeats[s.unit])
-                    for s in segments
-                ]  # fmt: skip
+                    replace(s, unit=slots[s.unit][0], repeat=slots[s.unit][1]) for s in segments
+                ]
             return split_calls(segments, self.call_rows)
         last = min(self.n_repeats, round_ + packed)
         per_call = self.rounds_per_call
