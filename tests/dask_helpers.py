@@ -1,5 +1,4 @@
-"""Shared by the Dask tests: a 2-worker LocalCluster, scheduler counts and a model that fails
-on a worker."""
+"""Shared by the Dask tests: a 2-worker LocalCluster, scheduler counts and worker memory."""
 
 from __future__ import annotations
 
@@ -12,10 +11,12 @@ from collections.abc import Iterator
 import cloudpickle
 import distributed
 import psutil
-import torch
+import reference
 
-# Workers import nothing from tests/: ship this module's classes and functions by value.
+# Workers import nothing from tests/: ship this module's and reference's code by value (the
+# failing test model, reference.FailingOnCall, travels to the workers).
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
+cloudpickle.register_pickle_by_value(reference)
 
 
 @contextlib.contextmanager
@@ -46,22 +47,3 @@ def _settled_rss() -> int:
 def worker_rss(client: distributed.Client) -> dict[str, int]:
     """Every worker's settled resident bytes, by worker address."""
     return client.run(_settled_rss)
-
-
-class FailingInWorkers(torch.nn.Module):
-    """Raises on forward call ``fail_at`` of each process (counting from its first call)."""
-
-    def __init__(self, inner: torch.nn.Module, fail_at: int) -> None:
-        super().__init__()
-        self.inner, self.fail_at, self.calls = inner, fail_at, 0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
-        if self.calls == self.fail_at:
-            raise RuntimeError("odd batch on a worker")
-        return self.inner(x)
-
-    def __setstate__(self, state: dict) -> None:
-        # A worker's copy counts its own calls from zero, not the sender's.
-        super().__setstate__(state)
-        self.calls = 0

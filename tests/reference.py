@@ -93,6 +93,25 @@ class TinyVAE(nn.Module):
         return self.decoder(mu), mu, logvar
 
 
+class FailingOnCall(nn.Module):
+    """Wraps a model and raises on forward call number ``fail_at`` (counting from 1; -1: never),
+    counting its calls. A copy unpickled on a Dask worker counts that worker's calls from zero."""
+
+    def __init__(self, inner: nn.Module, fail_at: int) -> None:
+        super().__init__()
+        self.inner, self.fail_at, self.calls = inner, fail_at, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise RuntimeError("odd batch")
+        return self.inner(x)
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self.calls = 0
+
+
 def cube_metric(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """A custom per-sample metric: mean of |recon - target| ** 3."""
     return (recon - target).abs().pow(3).mean(dim=1)

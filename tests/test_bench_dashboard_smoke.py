@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 import torch
-
-_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_dashboard.py"
+from bench_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    # benchmarks/ is not a package: load the script by path, as `python benchmarks/...` would.
-    spec = importlib.util.spec_from_file_location("bench_dashboard", _SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_dashboard")
 
 
 def test_max_in_any_second_counts_the_densest_window(bench: ModuleType) -> None:

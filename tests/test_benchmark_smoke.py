@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
 import torch
+from bench_scripts import FOLDER, load_benchmark
 
-_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_permutation.py"
-_SMALL_SCRIPT = _SCRIPT.with_name("bench_small.py")
+_SMALL_SCRIPT = FOLDER / "bench_small.py"
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    # benchmarks/ is not a package: load the script by path, as `python benchmarks/...` would.
-    spec = importlib.util.spec_from_file_location("bench_permutation", _SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_permutation")
 
 
 def test_main_prints_the_table_on_a_tiny_problem(

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from reference import FailingOnCall
 
 import aefi_widget as aefi
 from aefi_widget.engine.probes import PROBE_CALLS
@@ -110,20 +111,6 @@ def test_broken_checkpoint_is_refused(tmp_path, data, damage):
     )
     with pytest.raises(ValueError, match="truncated or corrupt"):
         aefi.permutation_importance(make_model(), data, n_repeats=2, checkpoint=path)
-
-
-class FailingOnCall(torch.nn.Module):
-    """Wraps a model and raises on forward call number ``fail_at`` (counting from 1)."""
-
-    def __init__(self, inner: torch.nn.Module, fail_at: int) -> None:
-        super().__init__()
-        self.inner, self.fail_at, self.calls = inner, fail_at, 0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
-        if self.calls == self.fail_at:
-            raise RuntimeError("odd batch")
-        return self.inner(x)
 
 
 def test_fault_keeps_finished_chunks_and_resume_completes(tmp_path, data):

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from bench_scripts import load_benchmark
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial.distance import squareform
@@ -247,11 +246,7 @@ def test_bad_input_is_refused_with_a_clear_message(X, keywords, error, match) ->
 
 
 def test_the_benchmark_runs_on_a_tiny_problem() -> None:
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_groups.py"
-    spec = importlib.util.spec_from_file_location("bench_groups", path)
-    bench = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = bench
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("bench_groups")
     row = bench.measure(d=120, n=50, threshold=0.8, repeats=1, dense=True)
     assert row["groups"] > 0 and row["seconds"] > 0 and row["peak_gb"] > 0
     assert row["dense_same"]

@@ -17,7 +17,8 @@ from aefi_widget.engine.runner import IncrementalMethod
 from aefi_widget.job import Job
 
 distributed = pytest.importorskip("distributed")
-from dask_helpers import FailingInWorkers, local_cluster, scheduler_tasks  # noqa: E402
+from dask_helpers import local_cluster, scheduler_tasks  # noqa: E402
+from reference import FailingOnCall  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -97,15 +98,15 @@ def test_a_killed_worker_costs_only_its_tasks(client, problem):
 def test_a_chunk_raising_on_a_worker_ends_in_error_and_resumes_locally(client, problem, tmp_path):
     model, X = problem
     keywords = {"n_repeats": 6, "batch_size": 100}
-    reference = aefi.permutation_importance(FailingInWorkers(model, -1), X, **keywords)
+    reference = aefi.permutation_importance(FailingOnCall(model, -1), X, **keywords)
     path = tmp_path / "run.npz"
     # A worker's calls before its first chunk (checks, path detection, baseline), counted on a
     # local twin; then one call per chunk (batch_size=100): each worker fails in its 3rd chunk.
-    counting = FailingInWorkers(model, -1)
+    counting = FailingOnCall(model, -1)
     twin = aefi.PermutationImportance(counting, X, **keywords)
     twin.session.baseline(twin.call_rows)
     engine = aefi.PermutationImportance(
-        FailingInWorkers(model, fail_at=counting.calls + 3), X, checkpoint=path,
+        FailingOnCall(model, fail_at=counting.calls + 3), X, checkpoint=path,
         checkpoint_every=3600, **keywords,
     )  # fmt: skip
     job = Job(engine, client=client).start()
@@ -114,7 +115,7 @@ def test_a_chunk_raising_on_a_worker_ends_in_error_and_resumes_locally(client, p
     saved = aefi.ImportanceResult.load(path)
     assert 0 < saved.evaluations_done < saved.evaluations_total
     resumed = aefi.PermutationImportance(
-        FailingInWorkers(model, -1), X, checkpoint=path, **keywords
+        FailingOnCall(model, -1), X, checkpoint=path, **keywords
     ).run()
     np.testing.assert_array_equal(resumed.importances, reference.importances)
 

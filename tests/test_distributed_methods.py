@@ -15,12 +15,8 @@ from aefi_widget.demo import make_correlated_data, seed_like_autoencoder
 from aefi_widget.job import Job
 
 distributed = pytest.importorskip("distributed")
-from dask_helpers import (  # noqa: E402
-    FailingInWorkers,
-    local_cluster,
-    scheduler_tasks,
-    worker_rss,
-)
+from dask_helpers import local_cluster, scheduler_tasks, worker_rss  # noqa: E402
+from reference import FailingOnCall  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -138,7 +134,7 @@ def _shapley_failing(model, X, keywords, tasks_before_failing):
     """A Shapley engine whose model fails in each worker's task ``tasks_before_failing + 1``:
     a worker's calls before its first walk step are counted on a local twin, and each task
     (``batch_size // 32`` samples) makes one call per unit."""
-    counting = FailingInWorkers(model, -1)
+    counting = FailingOnCall(model, -1)
     twin = aefi.ShapleyImportance(counting, X, **keywords)
     twin.chunk_sums(None, 0, 1)
     first = counting.calls
@@ -146,17 +142,17 @@ def _shapley_failing(model, X, keywords, tasks_before_failing):
     per_task = counting.calls - first
     set_up = first - per_task
     fail_at = set_up + tasks_before_failing * per_task + 1
-    return FailingInWorkers(model, fail_at)
+    return FailingOnCall(model, fail_at)
 
 
 def _latent_failing(model, X, keywords, chunks_before_failing):
     """A latent engine whose encoder fails in each worker's chunk ``chunks_before_failing + 1``
     (one encoder call per chunk: batch_size is the call size)."""
-    counting = FailingInWorkers(model.encoder, -1)
+    counting = FailingOnCall(model.encoder, -1)
     twin = aefi.LatentPermutation(model, X, encoder=counting, **keywords)
     twin.chunk_sums(twin.plan(), 0, 0)
     fail_at = counting.calls - 1 + chunks_before_failing + 1
-    return FailingInWorkers(model.encoder, fail_at)
+    return FailingOnCall(model.encoder, fail_at)
 
 
 @pytest.mark.parametrize("method", ["shapley", "latent"])
@@ -169,7 +165,7 @@ def test_a_chunk_raising_on_a_worker_ends_in_error_and_resumes_locally(
         keywords = {"n_permutations": 3, "background": 8, "batch_size": 320}  # 12 tasks
 
         def make(failing=None, **more):
-            return aefi.ShapleyImportance(failing or FailingInWorkers(model, -1), X, **more,
+            return aefi.ShapleyImportance(failing or FailingOnCall(model, -1), X, **more,
                                           **keywords)  # fmt: skip
 
         failing = _shapley_failing(model, X, keywords, tasks_before_failing=2)
@@ -177,7 +173,7 @@ def test_a_chunk_raising_on_a_worker_ends_in_error_and_resumes_locally(
         keywords = {"n_repeats": 8, "batch_size": 40}  # 96 chunks
 
         def make(failing=None, **more):
-            encoder = failing or FailingInWorkers(model.encoder, -1)
+            encoder = failing or FailingOnCall(model.encoder, -1)
             return aefi.LatentPermutation(model, X, encoder=encoder, **more, **keywords)
 
         failing = _latent_failing(model, X, keywords, chunks_before_failing=3)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from bench_scripts import load_benchmark
 from captum.attr import IntegratedGradients
 from reference import EncoderDecoderAE, SkipAE, correlated_data, cube_metric, sequential_ae
 from torch import nn
@@ -389,23 +390,13 @@ def test_groups_sum_their_members_per_sample(data) -> None:
 
 
 def test_benchmark_script_runs_on_a_tiny_problem(capsys) -> None:
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_gradients.py"
-    sys.path.insert(0, str(script.parent))  # it imports bench_permutation, as when run directly
+    bench = load_benchmark("bench_gradients")
+    threads = torch.get_num_threads()
     try:
-        spec = importlib.util.spec_from_file_location("bench_gradients", script)
-        bench = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = bench  # dataclasses look their module up there
-        spec.loader.exec_module(bench)
-        threads = torch.get_num_threads()
         medians = bench.main(["--d", "16", "--n", "40", "--rounds", "1", "--epochs", "1",
                               "--matmul-size", "64"])  # fmt: skip
-        torch.set_num_threads(threads)
     finally:
-        sys.path.remove(str(script.parent))
+        torch.set_num_threads(threads)
     out = capsys.readouterr().out
     assert "captum IntegratedGradients" in out and "First looks" in out
     assert set(medians) >= {"aefi", "captum", "IG 4 steps, all samples"}

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from bench_scripts import load_benchmark
 from reference import EncoderDecoderAE, correlated_data, cube_metric, sequential_ae
 from torch import nn
 
@@ -368,22 +369,13 @@ def test_agrees_with_sage_importance():
 
 def test_benchmark_script_runs_on_a_tiny_problem(capsys):
     pytest.importorskip("sage")
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    folder = Path(__file__).resolve().parents[1] / "benchmarks"
-    sys.path.insert(0, str(folder))  # the script imports bench_permutation beside it
+    bench = load_benchmark("bench_shapley")
+    threads = torch.get_num_threads()
     try:
-        spec = importlib.util.spec_from_file_location("bench_shapley", folder / "bench_shapley.py")
-        bench = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(bench)
-        threads = torch.get_num_threads()
         rows = bench.main(["--d", "6", "--n", "24", "--epochs", "1", "--tol", "0.1",
                            "--design-columns", "2", "--big-d", "24", "--big-walks", "2",
                            "--big-steps", "2"])  # fmt: skip
     finally:
-        sys.path.remove(str(folder))
         torch.set_num_threads(threads)
     out = capsys.readouterr().out
     assert rows[0]["aefi_columns"] >= 2 and rows[0]["sage_orderings"] > 0
