@@ -205,11 +205,13 @@ class DrilldownView:
         with self._lock:
             feature, sample = self._wanted_feature, self._wanted_sample
         if feature and feature != self._shown_feature:
-            self.message.value = f"computing the drilldown of <b>{feature}</b>…"
+            # Names and error texts come from data: escaped, since ipywidgets.HTML sets innerHTML.
+            name = html.escape(feature)
+            self.message.value = f"computing the drilldown of <b>{name}</b>…"
             try:
                 drill = self.engine.drilldown(feature, repeat=0, top_outputs=self.top_outputs)
             except Exception as error:  # shown, never raised on a background thread
-                self.message.value = (
+                self.message.value = html.escape(
                     f"drilldown of {feature} failed: {type(error).__name__}: {error}"
                 )
                 self._shown_feature = feature
