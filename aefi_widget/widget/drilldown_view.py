@@ -20,6 +20,7 @@ import numpy as np
 from bqplot import Bars, LinearScale, Lines, OrdinalScale, Scatter, Tooltip
 
 from aefi_widget.result import ImportanceResult
+from aefi_widget.widget.closing import close_widget_tree
 from aefi_widget.widget.figures import (
     COLORS,
     DIAGONAL_COLOR,
@@ -183,8 +184,10 @@ class DrilldownView:
         return self._thread.flush(timeout)
 
     def close(self) -> None:
-        """Stop the drawing thread."""
+        """Stop the drawing thread and close the widgets."""
         self._thread.close()
+        close_widget_tree(self.figures)
+        close_widget_tree(self.widget)
 
     def _on_sample_click(self, _mark: Any, content: Any) -> None:
         """bqplot element click on panel (c): untrusted, validated, recorded; tiny."""

@@ -69,7 +69,7 @@ class DrilldownPanel(Protocol):
         """Wait until the requested feature is drawn; False on timeout."""
 
     def close(self) -> None:
-        """Stop any thread the view started."""
+        """Stop any thread the view started and close its widgets."""
 
 
 DrilldownFactory = Callable[[DrilldownContext], DrilldownPanel]
@@ -115,7 +115,8 @@ class NoDrilldown:
         return True
 
     def close(self) -> None:
-        """No thread to stop."""
+        """No thread to stop; closes the note."""
+        self.widget.close()
 
 
 def build_drilldown(context: DrilldownContext) -> DrilldownPanel:

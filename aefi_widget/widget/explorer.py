@@ -21,7 +21,7 @@ from aefi_widget.widget.lineup import Lineup, groups_setting
 from aefi_widget.widget.messages import Request
 from aefi_widget.widget.methods import FIRST_LOOK_FOR, check_method, check_options
 from aefi_widget.widget.publisher import Publisher
-from aefi_widget.widget.runs import Run, Scheduler
+from aefi_widget.widget.runs import MAX_RUNS, Run, Scheduler
 from aefi_widget.widget.saved import SavedJob
 
 __all__ = ["Explorer"]
@@ -158,7 +158,7 @@ class Explorer(widgets.VBox):
         setting: str = "none",
     ) -> None:
         self._lock = threading.RLock()
-        self.scheduler = Scheduler(self._on_run_change)
+        self.scheduler = Scheduler(self._on_run_change, self._on_run_dropped)
         self.display = Display(lineup, main, first, setting, self.scheduler)
         shown = self.display.shown
         # Words on the page come from the result the engine makes (its method, labels, metric).
@@ -178,7 +178,7 @@ class Explorer(widgets.VBox):
         dashboard.observe(lambda change: self.drilldown.show(change["new"]), "selected_feature")
         for run in (main, first):
             if run is not None:
-                self.scheduler.add(run)
+                self.scheduler.add(run, pinned=True)
         self.publisher = Publisher(
             dashboard, shown.job, extra=lambda snap, sel, n: self.display.traits(snap, n, dashboard)
         )
@@ -290,6 +290,17 @@ class Explorer(widgets.VBox):
         if self.display.note_change(run):
             self._refresh()
         self.publisher.wake()
+
+    def _on_run_dropped(self, run: Run) -> None:
+        # Past the scheduler's bound (e.g. a flood of groups thresholds from the page).
+        with self._lock:
+            panel = self._panels.pop(run.run_key, None)
+        if panel is not None:
+            panel.close()
+        self.dashboard.warn(
+            f"Dropped the {run.key} run under groups {run.groups!r} to bound memory (an explorer "
+            f"keeps {MAX_RUNS} runs); asked for again, it starts over."
+        )
 
     def _refresh(self) -> None:
         """Point the publisher and the drilldown at the shown run."""

@@ -24,6 +24,8 @@ from aefi_widget.widget.methods import (
 __all__ = ["DEFAULT_THRESHOLD", "Lineup", "groups_setting", "input_names"]
 
 DEFAULT_THRESHOLD = 0.8  # correlated_groups' default
+# Automatic groupings kept (oldest computed dropped first; recomputed when asked for again).
+MAX_GROUPINGS = 8
 
 
 def groups_setting(groups: Any, threshold: float = DEFAULT_THRESHOLD) -> str:
@@ -128,6 +130,8 @@ class Lineup:
         if setting == "custom":
             return self.custom
         if setting not in self._auto:
+            if len(self._auto) >= MAX_GROUPINGS:  # page messages choose thresholds: bounded
+                del self._auto[next(iter(self._auto))]
             found = correlated_groups(
                 self.context.X, threshold=setting_threshold(setting),
                 feature_names=list(self.context.input_names), layer=self.given.get("layer"),

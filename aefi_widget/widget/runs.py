@@ -6,6 +6,11 @@ paused by the user stays paused (nothing below it takes its turn) until it is as
 Pausing is the Job's own pause at a chunk boundary, which is exact (same numbers as an
 uninterrupted run), so switching never loses or changes work. The run displaced finishes the
 chunk in flight after the new one started: for well under a second two runs may overlap.
+
+The runs kept are bounded (:data:`MAX_RUNS`): every groups threshold the page sends builds a
+run with its own engine (a copy of X) and job, so a flood of messages could otherwise fill the
+kernel's memory. Past the bound the least recently asked-for run that is not pinned (the
+starting method and its first look) is cancelled and dropped; asked for again, it starts over.
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ENDED", "Run", "RunKey", "Scheduler", "run_status"]
+__all__ = ["ENDED", "MAX_RUNS", "Run", "RunKey", "Scheduler", "run_status"]
 
 RunKey = tuple[str, str]  # (method key, groups setting: "none", "auto:0.8", "custom")
 ENDED = frozenset({"done", "cancelled", "error", "saved"})
 _SHOWN_STATUS = {"idle": "not started", "saved": "done"}
+# Runs an explorer keeps: the methods (7) under one groups setting and a few more settings.
+MAX_RUNS = 12
 
 
 @dataclass(eq=False)
@@ -77,20 +84,41 @@ class Scheduler:
     on_change : callable(Run)
         Called after every snapshot and status change of any run (on that run's worker thread,
         or the caller's): keep it cheap (the explorer wakes its publisher).
+    on_drop : callable(Run), optional
+        Called with each run dropped past ``max_runs`` (after its job was cancelled), on the
+        thread that added the run displacing it: the explorer closes its drilldown.
+    max_runs : int
+        Runs kept at most (pinned ones included; pinned runs are never dropped).
     """
 
-    def __init__(self, on_change: Callable[[Run], None]) -> None:
-        self._on_change = on_change
+    def __init__(
+        self,
+        on_change: Callable[[Run], None],
+        on_drop: Callable[[Run], None] = lambda run: None,
+        max_runs: int = MAX_RUNS,
+    ) -> None:
+        self._on_change, self._on_drop, self._max_runs = on_change, on_drop, max_runs
         self._lock = threading.RLock()
         self._runs: dict[RunKey, Run] = {}
+        self._recent: dict[RunKey, None] = {}  # least recently asked for first
+        self._pinned: set[RunKey] = set()
         self._stack: list[Run] = []  # asked and not ended; the last one computes
 
     # ------------------------------------------------------------------ runs
-    def add(self, run: Run) -> Run:
-        """Keep ``run`` (not started) and follow its job."""
+    def add(self, run: Run, *, pinned: bool = False) -> Run:
+        """Keep ``run`` (not started) and follow its job; a pinned run is never dropped.
+        Drops the least recently asked-for unpinned runs beyond ``max_runs``."""
         with self._lock:
             self._runs[run.run_key] = run
+            self._touch(run)
+            if pinned:
+                self._pinned.add(run.run_key)
+            dropped = self._over_bound(keep=run)
         self._follow(run)
+        for old in dropped:
+            old.unsubscribe()
+            old.job.cancel()
+            self._on_drop(old)
         return run
 
     def get(self, key: RunKey) -> Run | None:
@@ -126,6 +154,8 @@ class Scheduler:
             if not wanted:
                 return
             previous = self.computing()
+            for run in runs:
+                self._touch(run)
             for run in wanted:
                 if run in self._stack:
                     self._stack.remove(run)
@@ -157,6 +187,27 @@ class Scheduler:
             run.job.cancel()
 
     # ------------------------------------------------------------------ internals
+    def _touch(self, run: Run) -> None:
+        """Mark ``run`` the most recently asked for (under the lock)."""
+        self._recent.pop(run.run_key, None)
+        self._recent[run.run_key] = None
+
+    def _over_bound(self, keep: Run) -> list[Run]:
+        """Remove the least recently asked-for unpinned runs (never ``keep``) until at most
+        ``max_runs`` are kept; returns them (under the lock)."""
+        dropped = []
+        for key in list(self._recent):
+            if len(self._runs) <= self._max_runs:
+                break
+            if key in self._pinned or key == keep.run_key:
+                continue
+            del self._recent[key]
+            run = self._runs.pop(key)
+            if run in self._stack:
+                self._stack.remove(run)
+            dropped.append(run)
+        return dropped
+
     def _go(self, run: Run) -> None:
         run.user_paused = False
         # Also before a start: a pause asked for before the job ran must not park it at once.

@@ -67,8 +67,12 @@ class OnDemandThread:
             if self._idle:
                 self._cv.notify_all()
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-                self._thread.start()
+                thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+                # Recorded only once started: a thread that failed to start (too many threads)
+                # must not stand in for one, or no later wake would start one and close()
+                # would join a thread that never ran. The wake stays counted for the next one.
+                thread.start()
+                self._thread = thread
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every wake so far is covered by a finished step; False on timeout."""
