@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from aefi_widget.npz_io import FileProblem, InMemory, Members, read_npz, read_only, save_arrays
+from aefi_widget.result_extras import check_extra_shape, input_columns
 from aefi_widget.resume_state import ResumeState
 
 __all__ = ["FORMAT", "VERSION", "FileProblem", "fields_from_arrays", "load_fields", "read_fields",
@@ -186,14 +187,24 @@ def _fields_of(members: Any, header: dict[str, Any]) -> dict[str, Any]:
     shape = _shape(header.get("importances_shape"), "importances_shape")
     if len(shape) != 2 or shape[0] != F or shape[1] < 1:
         raise FileProblem(f"importances_shape {shape} does not fit {F} features")
-    extras = {
-        name: _float_array(members, f"extra.{name}", _shape(dims, f"extras[{name!r}]"))
+    common = _common(header)
+    declared = {
+        name: _shape(dims, f"extras[{name!r}]")
         for name, dims in _dict(header.get("extras", {}), "extras").items()
     }
+    # Every declared extra checked against the method's table before any member is read.
+    sizes = (F, d, shape[1], input_columns(F, common["groups"]))
+    method = str(common["settings"].get("method", ""))
+    for name, dims in declared.items():
+        if problem := check_extra_shape(method, name, dims, sizes):
+            raise FileProblem(problem)
+    extras = {name: _float_array(members, f"extra.{name}", dims) for name, dims in declared.items()}
     if "delta_sum" in extras and extras["delta_sum"].shape != (F, d):
         raise FileProblem(f"extra 'delta_sum' has shape {extras['delta_sum'].shape}, not {(F, d)}")
+    if "settled" in extras and not np.isin(extras["settled"], (-1.0, 0.0, 1.0)).all():
+        raise FileProblem("extra 'settled' holds values other than the codes -1, 0 and 1")
     return {
-        **_common(header),
+        **common,
         "importances": _float_array(members, "importances", shape),
         "extras": extras,
         "labels": {str(k): _str(v, "labels") for k, v in _dict(header["labels"], "labels").items()},
