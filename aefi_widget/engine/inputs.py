@@ -190,7 +190,12 @@ def as_feature_matrix(
             f"X contains NaN or infinite values in {len(bad)} column(s): {shown}"
             f"{', ...' if len(bad) > 10 else ''}; impute or drop them first"
         )
-    private = tensor.to(device=device, dtype=dtype, copy=True)
+    # C-contiguous whatever the layout given (Fortran, transposed, sliced, a CSC layer):
+    # strided copies keep their strides, and kernels sum in stride order, so another layout
+    # gave other rounding (1e-17 to 1e-8), unseen by the data digest.
+    private = tensor.to(
+        device=device, dtype=dtype, copy=True, memory_format=torch.contiguous_format
+    )
     if private.is_floating_point() and not bool(torch.isfinite(private).all()):
         raise ValueError(
             f"X has values too large for the model's dtype {dtype}; rescale X or use a wider dtype"
