@@ -26,10 +26,13 @@ import torch
 import torch.nn.functional as F
 
 from aefi_widget.engine.calls import MIN_FORWARD_ROWS, ROW_ALIGNMENT, aligned
+from aefi_widget.engine.inputs import check_int
+from aefi_widget.engine.model_mode import NotDifferentiableError
 from aefi_widget.engine.session import ModelSession
 
 __all__ = [
     "BASELINES",
+    "MAX_STEPS",
     "QUADRATURES",
     "Block",
     "LossFn",
@@ -38,6 +41,7 @@ __all__ = [
     "baseline_row",
     "check_baseline_row",
     "check_differentiable",
+    "check_steps",
     "differentiable_errors",
     "path_gradients",
     "quadrature_rule",
@@ -49,6 +53,26 @@ QUADRATURES = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle
 BASELINES = ("mean", "zeros")
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+# Path steps accepted: integrated gradients converge in tens of steps (captum's default is 50);
+# numpy's Gauss-Legendre nodes come from a steps x steps eigenproblem (8 MB at 1,000).
+MAX_STEPS = {"gausslegendre": 1_000, "riemann_left": 100_000, "riemann_middle": 100_000,
+             "riemann_right": 100_000}  # fmt: skip
+
+
+def check_steps(steps: Any, quadrature: str) -> int:
+    """``steps`` as an int in [1, MAX_STEPS[quadrature]]; a clear error otherwise, before any
+    work (10**9 steps used to fail in numpy with ``MemoryError``)."""
+    steps = check_int(steps, "steps", 1)
+    limit = MAX_STEPS[quadrature]
+    if steps > limit:
+        raise ValueError(
+            f"steps must be <= {limit:,} for quadrature={quadrature!r}, got {steps:,}: "
+            "integrated gradients converge in tens of steps (captum's default is 50; "
+            "result.settings['completeness_gap'] tells how close the sum is)"
+        )
+    return steps
 
 
 def quadrature_rule(quadrature: str, steps: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -125,10 +149,6 @@ def differentiable_errors(session: ModelSession) -> LossFn:
     if session.custom_metric:
         return session.errors  # the user's callable, given a copy of the target
     return _DIFFERENTIABLE[session.metric_name]
-
-
-class NotDifferentiableError(ValueError):
-    """The model's reconstruction has no gradient with respect to its input."""
 
 
 _NOT_DIFFERENTIABLE = (

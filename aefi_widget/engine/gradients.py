@@ -30,6 +30,7 @@ from aefi_widget.engine.gradient_paths import (
     baseline_row,
     check_baseline_row,
     check_differentiable,
+    check_steps,
     differentiable_errors,
     quadrature_rule,
 )
@@ -128,9 +129,9 @@ class GradientImportance(IncrementalMethod):
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; use one of {sorted(METHODS)}")
         self.method = method
-        self.steps = check_int(steps, "steps", 1)
         if quadrature not in QUADRATURES:
             raise ValueError(f"unknown quadrature {quadrature!r}; use one of {list(QUADRATURES)}")
+        self.steps = check_steps(steps, quadrature)
         if isinstance(baseline, str) and baseline not in BASELINES:
             raise ValueError(
                 f"unknown baseline {baseline!r}; use 'mean', 'zeros' or a row of numbers"

@@ -19,12 +19,15 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from aefi_widget.engine.calls import MIN_FORWARD_ROWS, aligned
 from aefi_widget.engine.fused import has_hooks
 from aefi_widget.engine.latent_encoder import EncoderSession, code_of
+from aefi_widget.engine.model_mode import NotDifferentiableError
 
 __all__ = ["gradient_times_input"]
 
-# Floats of one backward call's (c, B, d) gradient: about 128 MB in float32.
+# Floats of one backward call's (c, B, d) gradient at the default batch rows: about 128 MB in
+# float32 (proportionally more for a larger batch_size).
 _GRADIENT_FLOATS = 32 * 2**20
 _DEFAULT_BATCH_ROWS = 1024
 
@@ -49,14 +52,20 @@ def gradient_times_input(
         ``mean_i |J_lj(x_i) x_ij|`` for every input j and latent dimension l.
     """
     X, n, d, L = session.X, session.n_samples, session.n_inputs, session.n_latent
-    rows = min(n, batch_rows or _DEFAULT_BATCH_ROWS)
+    # The calls' exactness rules (engine/calls.py): rows a multiple of ROW_ALIGNMENT (so sample
+    # i sits at row i mod 16 in every call), the last call padded to at least MIN_FORWARD_ROWS
+    # with copies of a real row; and latent blocks sized by d alone. Together: the same numbers
+    # whatever batch_rows is.
+    rows = aligned(min(n, batch_rows or _DEFAULT_BATCH_ROWS))
+    dims = max(1, min(L, _GRADIENT_FLOATS // (_DEFAULT_BATCH_ROWS * d)))
     per_sample = np.zeros((d, n))
-    latent_sum = np.zeros((d, L))
+    latent_sum = np.zeros((L, d))
     split = _last_linear(session.encoder, L)
     for start in range(0, n, rows):
-        x = X[start : start + rows].clone().requires_grad_(True)
-        B = x.shape[0]
-        dims = max(1, min(L, _GRADIENT_FLOATS // (B * d)))
+        real = X[start : start + rows]
+        B = real.shape[0]
+        padding = aligned(max(B, MIN_FORWARD_ROWS)) - B
+        x = torch.cat([real, real[:1].expand(padding, d)]).requires_grad_(True)
         with session.differentiating():
             output = None
             if split is not None:
@@ -65,20 +74,38 @@ def gradient_times_input(
                     output = None  # not the plain chain it looked like: differentiate the code
             if output is None:
                 output, rows_of = _code(session.encoder, x, L), _one_hot
-            magnitude = x.detach().abs()
+            if not output.requires_grad:
+                raise NotDifferentiableError(_NOT_DIFFERENTIABLE.format("no gradient graph"))
+            magnitude = x.detach()[:B].abs()
             sample_sum = torch.zeros((B, d), dtype=torch.float64, device=x.device)
             for first in range(0, L, dims):
                 stop = min(L, first + dims)
-                grads = _backward(output, x, rows_of(output, first, stop))  # (c, B, d)
-                terms = grads.abs_().mul_(magnitude)
+                grads = _backward(output, x, rows_of(output, first, stop))  # (c, B + pad, d)
+                terms = grads[:, :B].abs_().mul_(magnitude)
                 # Sums over one block in the model's dtype (float32: ~2e-7 relative, and 14x
                 # faster than widening the block on the fly), accumulated across blocks in
                 # float64.
                 sample_sum += terms.sum(dim=0)
-                latent_sum[:, first:stop] += terms.sum(dim=1).t().to(torch.float64).cpu().numpy()
+                latent_sum[first:stop] = _add_in_sample_order(latent_sum[first:stop], terms)
                 del grads, terms
         per_sample[:, start : start + B] = (sample_sum / L).t().cpu().numpy()
-    return per_sample, latent_sum / n
+    return per_sample, latent_sum.T / n
+
+
+def _add_in_sample_order(total: np.ndarray, terms: torch.Tensor) -> np.ndarray:
+    """``total`` (c, d) plus every sample's terms (c, B, d), added one sample at a time in
+    float64: the same sums whatever the batch size (a sum over each batch, in float32 or not,
+    rounds differently for every split of the samples into batches; 2e-8 in latent_map)."""
+    running = np.concatenate([total[:, None, :], terms.to("cpu", torch.float64).numpy()], axis=1)
+    return np.add.accumulate(running, axis=1)[:, -1]  # accumulate adds in order, never pairwise
+
+
+_NOT_DIFFERENTIABLE = (
+    "the encoder's code cannot be differentiated with respect to its input (its output carries "
+    "{}); the gradient lens needs an encoder autograd can follow (no .detach(), "
+    "torch.no_grad(), numpy or other non-torch steps inside). Use method='permutation', which "
+    "only runs the encoder forward."
+)
 
 
 def _code(encoder: Callable[..., object], x: torch.Tensor, L: int) -> torch.Tensor:
@@ -127,12 +154,18 @@ def _backward(output: torch.Tensor, x: torch.Tensor, grad_rows: torch.Tensor) ->
     d output / d x, in one vectorised backward pass."""
     try:
         (grads,) = torch.autograd.grad(
-            output, x, grad_outputs=grad_rows, retain_graph=True, is_grads_batched=True
-        )
-        return grads
+            output, x, grad_outputs=grad_rows, retain_graph=True, is_grads_batched=True,
+            allow_unused=True,
+        )  # fmt: skip
     except RuntimeError:
         # An operation without a batching rule: one backward per latent dimension instead.
-        return torch.stack([
-            torch.autograd.grad(output, x, grad_outputs=row, retain_graph=True)[0]
+        rows = [
+            torch.autograd.grad(output, x, grad_outputs=row, retain_graph=True, allow_unused=True)
             for row in grad_rows
-        ])  # fmt: skip
+        ]
+        grads = None if rows[0][0] is None else torch.stack([row[0] for row in rows])
+    if grads is None:
+        raise NotDifferentiableError(
+            _NOT_DIFFERENTIABLE.format("no gradient graph leading back to the input")
+        )
+    return grads

@@ -15,7 +15,13 @@ from typing import Any
 
 import torch
 
-__all__ = ["computing", "differentiating"]
+__all__ = ["NotDifferentiableError", "computing", "differentiating"]
+
+
+class NotDifferentiableError(ValueError):
+    """The model's output (reconstruction, or code for the latent lens) has no gradient with
+    respect to its input: raised by the gradient methods before any long work."""
+
 
 _MODEL_LOCKS: weakref.WeakKeyDictionary[torch.nn.Module, threading.RLock] = (
     weakref.WeakKeyDictionary()

@@ -1,0 +1,90 @@
+"""Adversarial sweep, round three (issue 21), the methods: the latent gradient lens independent
+of batch size and clear about a non-differentiable encoder, absurd sizes refused at
+construction, and clear words for a closed Dask client, a NaN metric and all-zero gradients.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import aefi_widget as aefi
+from aefi_widget.engine.gradient_paths import NotDifferentiableError
+
+pytestmark = pytest.mark.timeout(60)
+
+N, D = 40, 8
+
+
+def _data() -> torch.Tensor:
+    return torch.randn(N, D, generator=torch.Generator().manual_seed(1)) * 3
+
+
+def _autoencoder(middle: torch.nn.Module | None = None) -> tuple[torch.nn.Module, torch.nn.Module]:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        layers = [torch.nn.Linear(D, 16), torch.nn.Tanh(), torch.nn.Linear(16, 16), torch.nn.Tanh()]
+        encoder = torch.nn.Sequential(*layers, *([middle] if middle else []),
+                                      torch.nn.Linear(16, 3))  # fmt: skip
+        return encoder, torch.nn.Sequential(encoder, torch.nn.Linear(3, D))
+
+
+def test_the_latent_gradient_map_does_not_depend_on_batch_size() -> None:
+    encoder, model = _autoencoder()
+    X = _data()
+    results = [
+        aefi.latent_importance(model, X, encoder=encoder, method="gradient", batch_size=b)
+        for b in (None, 1, 7, 16, N)
+    ]
+    for result in results[1:]:
+        np.testing.assert_array_equal(result.extras["latent_map"], results[0].extras["latent_map"])
+        np.testing.assert_array_equal(result.importances, results[0].importances)
+
+
+class Detached(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.detach()
+
+
+class NoGrad(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return x * 2
+
+
+@pytest.mark.parametrize("middle", [Detached(), NoGrad()], ids=["detach", "no_grad"])
+@pytest.mark.parametrize("plain", [False, True], ids=["sequential", "wrapped"])
+def test_latent_gradient_on_a_non_differentiable_encoder_is_a_clear_error(middle, plain) -> None:
+    encoder, model = _autoencoder(middle)
+    if plain:  # not a Sequential ending in a Linear: the one-hot backward path
+
+        class Wrapped(torch.nn.Module):
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, x):
+                return self.inner(x)
+
+        encoder = Wrapped(encoder)
+    with pytest.raises(NotDifferentiableError, match="method='permutation'"):
+        aefi.latent_importance(model, _data(), encoder=encoder, method="gradient")
+
+
+@pytest.mark.parametrize(
+    ("quadrature", "steps", "match"),
+    [
+        ("gausslegendre", 10**9, "steps must be <= 1,000"),
+        ("riemann_middle", 10**9, "steps must be <= 100,000"),
+        ("gausslegendre", 0, "steps must be >= 1"),
+    ],
+)
+def test_absurd_integrated_gradient_steps_are_refused_at_construction(
+    quadrature, steps, match
+) -> None:
+    _, model = _autoencoder()
+    with pytest.raises(ValueError, match=match):
+        aefi.GradientImportance(
+            model, _data(), method="integrated_gradients", steps=steps, quadrature=quadrature
+        )
