@@ -99,8 +99,8 @@ def _short(name: str, keep: int = _LABEL_CHARS) -> str:
 
 
 def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """About ``count`` ticks on 1-2-5 steps inside [low, high]."""
-    raw = (high - low) / count
+    """About ``count`` ticks on 1-2-5 steps inside [low, high] (finite; up to +-1.8e308)."""
+    raw = high / count - low / count  # never overflows, unlike (high - low) near 1.8e308
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
     first = math.ceil(low / step - 1e-9)
@@ -114,14 +114,17 @@ def _chart(table: pd.DataFrame, value_label: str, title: str) -> str:
     ends = np.concatenate(
         [mean, np.where(np.isnan(low), mean, low), np.where(np.isnan(high), mean, high)]
     )
-    lo, hi = min(0.0, float(np.min(ends))), max(0.0, float(np.max(ends)))
+    ends = ends[np.isfinite(ends)]  # an interval near 1.8e308 can overflow to inf
+    lo, hi = min(0.0, float(np.min(ends, initial=0.0))), max(0.0, float(np.max(ends, initial=0.0)))
     if hi - lo <= 0:
         hi = lo + 1.0
     ticks = _nice_ticks(lo, hi)
     lo, hi = min(lo, ticks[0]), max(hi, ticks[-1])
 
     def x(value: float) -> float:
-        return round(_LABEL_W + (value - lo) / (hi - lo) * _PLOT_W, 2)
+        # Halved first: value - lo overflows for values near +-1.8e308, which a file may hold.
+        value = min(max(value, lo), hi)
+        return round(_LABEL_W + (value / 2 - lo / 2) / (hi / 2 - lo / 2) * _PLOT_W, 2)
 
     rows = len(table)
     height = _TOP + rows * _ROW_H + _BOTTOM

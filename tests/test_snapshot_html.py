@@ -263,3 +263,17 @@ def test_headless_write_html_imports_no_jupyter_module(tmp_path: Path) -> None:
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
     assert (tmp_path / "x.html").stat().st_size > 0
+
+
+@pytest.mark.parametrize("big", [1.7e308, np.finfo(np.float64).max])
+def test_values_near_the_float64_limit_are_drawn_inside_the_chart(tmp_path: Path, big) -> None:
+    """load accepts +-1.7e308; (high - low) overflowed to inf and write_html raised."""
+    importances = np.array([[big, big], [-big, -big], [1.0, 2.0]])
+    with np.errstate(all="ignore"):  # the summary's sums overflow; the page still draws
+        _page, svg = _parse(write_html(_result(["a", "b", "c"], importances), tmp_path / "s.html"))
+    rows = _svg_rows(svg)
+    assert {g.get("data-feature") for g in rows} == {"a", "b", "c"}
+    for g in rows:
+        bar = g.find("{http://www.w3.org/2000/svg}rect")
+        x, width = float(bar.get("x")), float(bar.get("width"))
+        assert math.isfinite(x) and math.isfinite(width) and width >= 0
