@@ -88,3 +88,17 @@ def test_absurd_integrated_gradient_steps_are_refused_at_construction(
         aefi.GradientImportance(
             model, _data(), method="integrated_gradients", steps=steps, quadrature=quadrature
         )
+
+
+def test_a_closed_dask_client_is_a_clear_error_at_construction_and_at_run() -> None:
+    distributed = pytest.importorskip("distributed")
+    _, model = _autoencoder()
+    X = _data()
+    client = distributed.Client(processes=False, n_workers=1, threads_per_worker=1,
+                                dashboard_address=None)  # fmt: skip
+    engine = aefi.PermutationImportance(model, X, n_repeats=2, client=client)
+    client.close()
+    with pytest.raises(ValueError, match="Dask client is closed"):
+        aefi.PermutationImportance(model, X, n_repeats=2, client=client)
+    with pytest.raises(ValueError, match="Dask client is closed"):
+        engine.run()  # closed after the engine was built

@@ -26,6 +26,7 @@ from typing import Any
 __all__ = [
     "WorkerSpec",
     "check_client",
+    "check_open",
     "chunk_source",
     "chunks_here",
     "chunks_on_cluster",
@@ -57,7 +58,18 @@ def check_client(client: Any) -> Any:
             f"client must be a dask.distributed.Client, got {type(client).__name__}; e.g. "
             "client = distributed.Client() for a local cluster"
         )
+    check_open(client)
     return client
+
+
+def check_open(client: Any) -> None:
+    """A clear ``ValueError`` for a closed client (distributed itself fails with an
+    ``AttributeError`` from deep inside when a closed client is used)."""
+    if client.status in ("closing", "closed"):
+        raise ValueError(
+            f"the Dask client is {client.status} (client.close() was called, or its cluster "
+            "shut down); pass a running one, e.g. client = distributed.Client()"
+        )
 
 
 @dataclass(frozen=True)
@@ -121,6 +133,7 @@ def chunks_on_cluster(
     Keeps a bounded number of tasks in flight; closing the generator (pause, cancel, error)
     cancels every task not yet consumed.
     """
+    check_open(client)  # closed since the engine was built
     threads = sum(client.nthreads().values()) or 1
     in_flight = max(2, _TASKS_PER_THREAD * threads)
     shared = client.scatter(spec, broadcast=True, hash=False)
