@@ -102,3 +102,16 @@ def test_a_closed_dask_client_is_a_clear_error_at_construction_and_at_run() -> N
         aefi.PermutationImportance(model, X, n_repeats=2, client=client)
     with pytest.raises(ValueError, match="Dask client is closed"):
         engine.run()  # closed after the engine was built
+
+
+def test_a_custom_metric_returning_nan_is_told_so_not_blamed_on_overflow() -> None:
+    _, model = _autoencoder()
+
+    def nan_metric(recon, target):
+        errors = ((recon - target) ** 2).mean(dim=1)
+        errors[0] = float("nan")  # e.g. a 0/0 in the user's code
+        return errors
+
+    with pytest.raises(ValueError, match="custom metric returned NaN or inf") as caught:
+        aefi.PermutationImportance(model, _data(), n_repeats=2, metric=nan_metric)
+    assert "overflow" not in str(caught.value)

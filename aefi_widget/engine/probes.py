@@ -206,8 +206,17 @@ def _check_rows_independent(
     )
 
 
-def _check_errors_finite(errors: torch.Tensor) -> None:
-    if not bool(torch.isfinite(errors).all()):
+def _check_errors_finite(errors: torch.Tensor, custom: bool = False) -> None:
+    finite = torch.isfinite(errors)
+    if custom and not bool(finite.all()):
+        # The user's own function: overflow is one cause among many (a 0/0, a log of 0).
+        bad = torch.nonzero(~finite).flatten()[:10].tolist()
+        raise ValueError(
+            f"the custom metric returned NaN or inf for row(s) {bad} of the first rows of X, "
+            "where the reconstruction is finite; it must return one finite error per sample "
+            "(check it for 0/0, log(0) or sqrt of a negative number)"
+        )
+    if not bool(finite.all()):
         raise ValueError(
             "the reconstruction error of the first rows of X is NaN or inf although the "
             "reconstruction is finite: the squared differences overflow the model's dtype "
@@ -246,6 +255,6 @@ def _check_custom_metric(
                 "metric=lambda recon, target: my_metric(recon.clone(), target)"
             )
         if name == "metric":
-            _check_errors_finite(errors)
+            _check_errors_finite(errors, custom=True)
         out.append((name, errors.detach().to(torch.float64)))
     return out

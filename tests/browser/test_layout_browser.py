@@ -67,6 +67,13 @@ def test_streaming_layout_and_exports_at_2000_features(lab: LabPage) -> None:
     evaluated = json.loads(lab.output_text(1))
     assert PAUSE_AT <= len(evaluated) < D
     counter = page.get_by_test_id("aefi-evaluated")
+    # Waited for, not read once: the page can show "paused" an update before the last counts
+    # arrive (on a busy machine the counter was read one update early).
+    expected = f"{len(evaluated):,} of {D:,} features evaluated"
+    try:
+        counter.filter(has_text=expected).wait_for(timeout=30_000)
+    except Exception:
+        pytest.fail(f"the counter never said {expected!r}: {counter.inner_text()!r}")
     match = _EVALUATED.search(counter.inner_text())
     assert match, counter.inner_text()
     assert int(match.group(1).replace(",", "")) == len(evaluated)
@@ -75,15 +82,18 @@ def test_streaming_layout_and_exports_at_2000_features(lab: LabPage) -> None:
     shown = [bars.nth(i).get_attribute("data-feature") for i in range(bars.count())]
     assert len(shown) == 20 and set(shown) <= set(evaluated)
     bars_title = page.locator('[data-testid="aefi-bars"] .aefi-axis-label')
-    axis = bars_title.text_content()
-    assert f"among the {len(evaluated)} evaluated" in axis, axis
+    among = f"among the {len(evaluated):,} evaluated"
+    try:
+        bars_title.filter(has_text=among).wait_for(timeout=30_000)
+    except Exception:
+        pytest.fail(f"the axis never said {among!r}: {bars_title.text_content()!r}")
     lab.screenshot_output(0, "layout-streaming-1280")
 
     # (2) resume to the end: the counter goes, every feature has a value
     page.get_by_test_id("aefi-resume").click()
     status.filter(has_text="done").wait_for(timeout=120_000)
-    assert counter.is_hidden()
-    assert "of total importance" in bars_title.text_content()
+    counter.wait_for(state="hidden", timeout=30_000)  # the update after "done" may lag too
+    bars_title.filter(has_text="of total importance").wait_for(timeout=30_000)
     page.get_by_test_id("aefi-bar").first.click()
     page.locator(".aefi-drilldown .bqplot text.mainheading").first.wait_for(timeout=30_000)
 
