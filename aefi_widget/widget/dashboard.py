@@ -99,6 +99,8 @@ class Dashboard(anywidget.AnyWidget):
     repeat_rows = traitlets.Bytes(b"").tag(sync=True)  # int32 (k,)
     repeats = traitlets.Bytes(b"").tag(sync=True)  # float32 (k, R)
     progress = traitlets.Dict().tag(sync=True)
+    # One header line per run on screen (see run_lines.py): the shown one, the computing one.
+    runs = traitlets.List(traitlets.Dict()).tag(sync=True)
     status = traitlets.Unicode("idle").tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
     warning = traitlets.Unicode("").tag(sync=True)

@@ -8,8 +8,9 @@ publisher (:meth:`Display.traits`, on the publisher's thread).
 First look: while the first look is shown in place of the starting method (nobody picked
 anything by hand), the header's status and the page's controls belong to the starting method
 once it has started (before that, to the first look computing), and the display switches to the
-starting method as soon as every unit has a value (``rounds_done >= 1``); it also switches when
-the first look fails.
+starting method as soon as every unit has an interval (two estimates each, ``rounds_done >= 2``,
+or all of them when the run has fewer): switching at one estimate would replace bars with
+intervals by bars without. It also switches when the first look fails.
 """
 
 from __future__ import annotations
@@ -41,9 +42,15 @@ from aefi_widget.widget.method_payload import (
     views_trait,
 )
 from aefi_widget.widget.methods import METHODS
+from aefi_widget.widget.run_lines import run_lines
 from aefi_widget.widget.runs import Run, Scheduler, run_status
 
 __all__ = ["Display"]
+
+
+def has_intervals(result: ImportanceResult) -> bool:
+    """True when every unit has two estimates (an interval), or all it will get."""
+    return result.rounds_done >= min(2, result.n_repeats)
 
 
 class Display:
@@ -175,7 +182,7 @@ class Display:
         True when the shown run or the status run changed (the publisher must follow)."""
         with self._lock:
             if self.auto_first and self.first is not None:
-                if run is self.main and run.job.snapshot().rounds_done >= 1:
+                if run is self.main and has_intervals(run.job.snapshot()):
                     self.shown, self.auto_first = self.main, False
                 elif run is self.first and run.job.status == "error":
                     self.shown, self.auto_first = self.main, False
@@ -215,6 +222,21 @@ class Display:
                                        has_values(result)))  # fmt: skip
         return entries
 
+    def _run_lines(self, shown: Run, status: Run) -> list[dict[str, Any]]:
+        """The header's lines: the shown run and, when another computes, that one, each saying
+        what replaces what while the first look stands in."""
+        titles = (self.title(shown.key, shown.job.snapshot()),
+                  self.title(status.key, status.job.snapshot()))  # fmt: skip
+        notes = ("", "")
+        if shown is self.first and status is self.main and self.auto_first:
+            main = status.job.snapshot()
+            need = min(2, main.n_repeats)
+            notes = (
+                f"shown until {titles[1]} has {need} rounds (an interval for every unit)",
+                f"replaces the first look after {need} of {main.n_repeats} rounds",
+            )
+        return run_lines(shown.job, status.job, titles=titles, notes=notes)
+
     def _groups(self, key: str, snapshot: ImportanceResult) -> dict[str, Any]:
         mode = self.setting.split(":", 1)[0]
         return {
@@ -252,6 +274,7 @@ class Display:
         traits.update(
             self._view_data.traits(view, snapshot, comparable, titles, top_n, pair, latent)
         )
+        traits["runs"] = self._run_lines(shown, status)
         shown_latent = latent if view == "latent" else None
         traits["latent_top"] = self._view_data.latent_top(shown_latent, latent_dim)
         return traits

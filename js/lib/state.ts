@@ -25,6 +25,8 @@ import {
 import type { ViewName, WidgetModel } from "./model";
 import { decodeFrame, decodeInt32, toBytes, type Frame } from "./protocol";
 import { NameIndex } from "./search";
+import { readRuns, type RunLine } from "./runline";
+import { separation, type Separation } from "./uncertainty";
 
 export interface Progress {
   done: number;
@@ -48,7 +50,11 @@ export interface ViewState {
   /** The selected feature when it has a value but is not among `top` (drawn as an extra row
    * below them, so the pick stays visible), else -1. */
   pinned: number;
+  /** How the intervals separate the top rows from the rest (see uncertainty.ts). */
+  separation: Separation;
   progress: Progress;
+  /** One header line per run on screen (empty from a kernel that sends none). */
+  runs: RunLine[];
   status: string;
   header: Record<string, unknown>;
   labels: Labels;
@@ -167,6 +173,7 @@ export class StateReader {
       () => rankedFrame(get("summary"), get("repeat_rows"), get("repeats"), nFeatures, nRepeats, topN),
     );
     const { frame, top, evaluated } = ranked;
+    const separated = this.cached("separation", [frame, top], () => separation(frame, top));
     const selected = text(model.get("selected_feature"));
     const chosen = this.index.indexOf(selected);
     const pinned = chosen >= 0 && !top.includes(chosen) && frame.nDone[chosen] > 0 ? chosen : -1;
@@ -182,7 +189,9 @@ export class StateReader {
       top,
       evaluated,
       pinned,
+      separation: separated,
       progress: { ...noProgress, ...(typeof progress === "object" ? progress : {}) },
+      runs: this.cached("runs", [get("runs")], () => readRuns(get("runs"))),
       status: text(model.get("status")),
       header: (model.get("header") as Record<string, unknown>) ?? {},
       labels: this.labels,
