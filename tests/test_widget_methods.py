@@ -15,7 +15,12 @@ import aefi_widget as aefi
 from aefi_widget.job import Job
 from aefi_widget.widget import Explorer
 from aefi_widget.widget import method_payload as method_payload_module
-from aefi_widget.widget.methods import FIRST_LOOK_REPEATS, first_look_samples
+from aefi_widget.widget.methods import (
+    FIRST_LOOK_REPEATS,
+    METHODS,
+    MethodContext,
+    first_look_samples,
+)
 from aefi_widget.widget.payload import decode_summary
 from aefi_widget.widget.runs import Run, Scheduler
 from tests.widget_fakes import FakeEngine
@@ -463,3 +468,21 @@ def test_first_look_budget_is_about_40000_permuted_rows(units: int, n: int, each
     # ~1 s at d = 1,000 on 2 cores, split over FIRST_LOOK_REPEATS repeats (an interval for every
     # unit); never fewer than 16 samples in all, never more per repeat than there are.
     assert first_look_samples(units, n) == each
+
+
+def test_the_first_looks_snapshots_all_have_an_interval_for_every_unit(small) -> None:
+    model, X = small
+    names = tuple(f"x{i}" for i in range(X.shape[1]))
+    engine = METHODS["first_look"].build(
+        MethodContext(model, X, names), {"seed": 0, "batch_size": 30}, None
+    )
+    snapshots = list(engine.increments())
+    assert snapshots, "the first look yielded nothing"
+    # Every streamed snapshot: two estimates per unit at least (an interval to draw).
+    assert all(snapshot.rounds_done >= 2 for snapshot in snapshots)
+    # The final numbers are a plain permutation run's (only the early snapshots are held back).
+    plain = aefi.permutation_importance(
+        model, X, n_repeats=FIRST_LOOK_REPEATS, max_samples=first_look_samples(8, 120), seed=0,
+        batch_size=30, feature_names=list(names),
+    )  # fmt: skip
+    np.testing.assert_array_equal(snapshots[-1].importances, plain.importances)

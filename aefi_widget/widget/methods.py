@@ -10,7 +10,7 @@ lenses (weights, the latent gradient and mutual-information lenses) are wrapped 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from aefi_widget.engine.latent_permutation import latent_labels
 from aefi_widget.engine.weights import LABELS as WEIGHT_LABELS
 from aefi_widget.engine.weights import first_linear
 from aefi_widget.one_shot import OneShot
+from aefi_widget.result import ImportanceResult
 
 __all__ = [
     "COMMON_KEYWORDS",
@@ -121,10 +122,26 @@ def first_look_samples(n_units: int, n_samples: int) -> int:
     return min(n_samples, -(-wanted // FIRST_LOOK_REPEATS))
 
 
+class FirstLook(PermutationImportance):
+    """Permutation importance whose snapshots start once every unit has an interval.
+
+    The first look's first round gives each unit one estimate, which has no spread: streamed,
+    its bars would be drawn as a ranking without uncertainty. Its snapshots are yielded from
+    the second round on (about half its ~1 s of work), so the page's first bars all carry an
+    interval. The numbers are those of :class:`PermutationImportance` with the same keywords.
+    """
+
+    def increments(self, resume: Any = None, **keywords: Any) -> Iterator[ImportanceResult]:
+        need = min(2, self.n_repeats)
+        for snapshot in super().increments(resume, **keywords):
+            if snapshot.rounds_done >= need:
+                yield snapshot
+
+
 def _first_look(ctx: MethodContext, keywords: dict[str, Any], groups: Any) -> Any:
     # Units after grouping are fewer than inputs: sizing by inputs errs on the quick side.
     samples = first_look_samples(len(ctx.input_names), _n_rows(ctx.X))
-    return PermutationImportance(
+    return FirstLook(
         ctx.model, ctx.X, n_repeats=FIRST_LOOK_REPEATS, max_samples=samples, **keywords,
         **_with_groups(groups),
     )  # fmt: skip
