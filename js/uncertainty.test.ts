@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { legendText, type Drawn } from "./lib/legend";
 import { emptyFrame, type Frame } from "./lib/protocol";
 import { readRuns, runLineText } from "./lib/runline";
@@ -105,5 +105,34 @@ describe("run lines", () => {
     expect(runLineText({ ...paused, eta_s: 12 }, "features").timing).not.toMatch(/ETA \d/);
     expect(runLineText(done, "features").timing).toBe("done in 1 min 13 s");
     expect(runLineText(done, "features").evaluated).toBe("");
+  });
+});
+
+describe("LiveCheck", () => {
+  it("calls a view without an answer a saved picture, and live once the kernel answers", async () => {
+    const { LiveCheck } = await import("./lib/live");
+    vi.useFakeTimers();
+    try {
+      let changes = 0;
+      let hellos = 0;
+      const check = new LiveCheck(() => changes++);
+      check.start(() => hellos++, 1000);
+      expect(hellos).toBe(1);
+      expect(check.state).toBe("checking");
+      vi.advanceTimersByTime(999);
+      expect(check.state).toBe("checking");
+      vi.advanceTimersByTime(1);
+      expect(check.state).toBe("saved");
+      check.heard(); // a kernel reconnected (or was only busy): live again
+      expect(check.state).toBe("live");
+      expect(changes).toBe(2);
+      const answered = new LiveCheck(() => undefined);
+      answered.start(() => undefined, 1000);
+      answered.heard();
+      vi.advanceTimersByTime(5000);
+      expect(answered.state).toBe("live");
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -7,8 +7,9 @@
  */
 
 import "./widget.css";
-import { html } from "./lib/dom";
+import { html, setText } from "./lib/dom";
 import { chartsSvg, download, svgToPng, tableCsv } from "./lib/export";
+import { LiveCheck, NEEDS_KERNEL, SAVED_NOTICE } from "./lib/live";
 import type { KernelMessage, WidgetModel } from "./lib/model";
 import { StateReader, type ViewState } from "./lib/state";
 import { ChartsView } from "./views/charts";
@@ -45,7 +46,24 @@ function exportButtons(parent: HTMLElement, root: HTMLElement, charts: () => SVG
 
 function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => void {
   const root = html("div", { class: "aefi-root", "data-testid": "aefi-dashboard" }, el);
-  const send = (message: KernelMessage) => model.send(message);
+  const notice = html("div", { class: "aefi-saved-notice", "data-testid": "aefi-saved-notice", role: "status" }, root);
+  notice.hidden = true;
+  let frame = 0;
+  // Several traits change per kernel update; draw once per animation frame, not per trait.
+  const schedule = () => {
+    if (frame === 0) frame = requestAnimationFrame(draw);
+  };
+  const live = new LiveCheck(schedule);
+  // A saved picture's controls say what they need instead of sending into the void; the
+  // redraw puts a selector the user changed back to what is shown.
+  const send = (message: KernelMessage) => {
+    if (live.state === "saved") {
+      header.needsKernel(NEEDS_KERNEL);
+      schedule();
+      return;
+    }
+    model.send(message);
+  };
   const header = new HeaderView(root, send);
   const methods = new MethodsView(root, send);
   const tabs = new TabsView(root, send);
@@ -78,11 +96,13 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
   };
   exportButtons(header.tools, root, shownCharts, () => state);
 
-  let frame = 0;
   const draw = () => timed(() => {
     frame = 0;
     state = reader.read(model);
-    header.update(state);
+    notice.hidden = live.state !== "saved";
+    setText(notice, live.state === "saved" ? SAVED_NOTICE : "");
+    root.classList.toggle("aefi-saved", live.state === "saved");
+    header.update(state, live.state);
     methods.update(state);
     tabs.update(state);
     search.update(state);
@@ -96,14 +116,21 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
     else heatmap.update(state);
     selected.update(state);
   });
-  // Several traits change per kernel update; draw once per animation frame, not per trait.
-  const schedule = () => {
-    if (frame === 0) frame = requestAnimationFrame(draw);
+  const changed = () => {
+    live.heard(); // only a kernel changes traits (the page never sets one)
+    schedule();
   };
-  model.on("change", schedule);
+  const answer = (content: unknown) => {
+    if (content && typeof content === "object" && (content as { type?: unknown }).type === "live") live.heard();
+  };
+  model.on("change", changed);
+  model.on("msg:custom", answer);
   draw();
+  live.start(() => model.send({ type: "hello" }));
   return () => {
-    model.off("change", schedule);
+    live.dispose();
+    model.off("change", changed);
+    model.off("msg:custom", answer);
     if (frame !== 0) cancelAnimationFrame(frame);
     header.dispose();
     methods.dispose();

@@ -226,10 +226,10 @@ def test_header_has_a_line_for_the_first_look_and_one_for_the_run_computing(smal
         assert explorer.publisher.flush(10)
         assert explorer.method == "first_look"  # one round at most: not switched yet
         shown, computing = explorer.dashboard.runs
-        assert shown["role"] == "shown" and shown["title"].startswith("First look:")
+        assert shown["role"] == "shown" and shown["title"] == "First look"
         assert shown["status"] == "done" and shown["eta_s"] is None
         assert computing["role"] == "computing" and computing["title"] == "Permutation importance"
-        assert "shown until" in shown["note"] and "replaces the first look" in computing["note"]
+        assert "until" in shown["note"] and "replaces the first look" in computing["note"]
         # Paused: no ETA (nothing moves), the rest of the line stays.
         assert computing["status"] == "paused" and computing["eta_s"] is None
         assert computing["n_repeats"] == 3 and computing["n_units"] == X.shape[1]

@@ -21,6 +21,7 @@ import traitlets
 
 from aefi_widget.widget.messages import (
     Control,
+    Hello,
     InvalidMessage,
     Request,
     RequestContext,
@@ -243,6 +244,10 @@ class Dashboard(anywidget.AnyWidget):
             )
         except InvalidMessage as error:
             self.warn(f"Ignored a message from the page: {error}")
+            return
+        if isinstance(request, Hello):
+            # A live kernel answers; a page showing a saved picture hears nothing and says so.
+            self.send({"type": "live"})
             return
         if isinstance(request, Control):
             self._control(request.action)  # Job.pause/resume/cancel only set events

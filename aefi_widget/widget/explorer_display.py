@@ -225,17 +225,17 @@ class Display:
     def _run_lines(self, shown: Run, status: Run) -> list[dict[str, Any]]:
         """The header's lines: the shown run and, when another computes, that one, each saying
         what replaces what while the first look stands in."""
-        titles = (self.title(shown.key, shown.job.snapshot()),
-                  self.title(status.key, status.job.snapshot()))  # fmt: skip
+        # Short words: the title row above names the shown run in full.
+        titles = tuple(
+            "First look" if run.key == "first_look" else page_labels(run.job.snapshot())["title"]
+            for run in (shown, status)
+        )
         notes = ("", "")
         if shown is self.first and status is self.main and self.auto_first:
-            main = status.job.snapshot()
-            need = min(2, main.n_repeats)
-            notes = (
-                f"shown until {titles[1]} has {need} rounds (an interval for every unit)",
-                f"replaces the first look after {need} of {main.n_repeats} rounds",
-            )
-        return run_lines(shown.job, status.job, titles=titles, notes=notes)
+            need = min(2, status.job.snapshot().n_repeats)
+            notes = (f"until {titles[1]} has {need} rounds (intervals for all)",
+                     f"replaces the first look at round {need}")  # fmt: skip
+        return run_lines(shown.job, status.job, titles=(titles[0], titles[1]), notes=notes)
 
     def _groups(self, key: str, snapshot: ImportanceResult) -> dict[str, Any]:
         mode = self.setting.split(":", 1)[0]

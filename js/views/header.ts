@@ -4,6 +4,7 @@ import { clear, html, setText } from "../lib/dom";
 import { formatCount, formatNumber } from "../lib/format";
 import type { Certified } from "../lib/methods";
 import type { Send } from "../lib/model";
+import type { Liveness } from "../lib/live";
 import { runLineText, type RunLine } from "../lib/runline";
 import type { ViewState } from "../lib/state";
 import { stabilityText } from "../lib/uncertainty";
@@ -62,9 +63,7 @@ function runRow(parent: HTMLElement): HTMLElement {
   html("div", { class: "aefi-progress-fill" }, track);
   html("span", { class: "aefi-rounds" }, row);
   html("span", { class: "aefi-evaluated" }, row);
-  html("span", { class: "aefi-muted" }, row);
-  html("span", { class: "aefi-muted", "data-testid": "aefi-run-timing" }, row);
-  html("span", { class: "aefi-muted aefi-run-note", "data-testid": "aefi-run-note" }, row);
+  html("span", { class: "aefi-muted aefi-run-detail", "data-testid": "aefi-run-detail" }, row);
   return row;
 }
 
@@ -141,18 +140,26 @@ export class HeaderView {
     this.hintTimer = setTimeout(() => (this.topHint.textContent = ""), HINT_MS);
   }
 
-  update(state: ViewState): void {
+  /** A control was used on a saved picture: say what it needs (for a few seconds). */
+  needsKernel(text: string): void {
+    this.showHint(text);
+  }
+
+  update(state: ViewState, live: Liveness = "live"): void {
     setText(this.title, state.labels.title);
     this.updateSettings(state);
-    this.updateLines(state);
+    this.updateLines(state, live === "saved");
     this.updateStability(state);
     this.updateCertified(state);
-    setText(this.status, state.status === "cancelled" ? "stopped" : state.status || "idle");
-    this.status.dataset.status = state.status;
-    const [pause, resume, stop] = controlsEnabled(state.status);
+    const saved = live === "saved";
+    setText(this.status, saved ? "saved picture" : state.status === "cancelled" ? "stopped" : state.status || "idle");
+    this.status.dataset.status = saved ? "saved" : state.status;
+    // On a saved picture the buttons stay clickable so that a click can say what they need.
+    const [pause, resume, stop] = saved ? [true, true, true] : controlsEnabled(state.status);
     this.pause.disabled = !pause;
     this.resume.disabled = !resume;
     this.stop.disabled = !stop;
+    for (const button of [this.pause, this.resume, this.stop]) button.title = saved ? "Needs a live kernel: run the cell" : "";
     setText(this.resume, state.status === "cancelled" ? "Continue" : "Resume");
     setText(
       this.stoppedNote,
@@ -171,17 +178,22 @@ export class HeaderView {
 
   /** One tqdm-style line per run on screen; the line of the run the controls act on carries
    * the `aefi-rounds` / `aefi-evaluated` ids. */
-  private updateLines(state: ViewState): void {
+  private updateLines(state: ViewState, saved: boolean): void {
     const lines = state.runs.length > 0 ? state.runs : [fallbackLine(state)];
     while (this.lines.children.length > lines.length) this.lines.lastElementChild?.remove();
     lines.forEach((line, k) => {
       let row = this.lines.children[k] as HTMLElement | undefined;
       if (!row) row = runRow(this.lines);
       const words = runLineText(line, unitWord(state));
+      if (saved) {
+        // Nothing computes behind a saved picture: no ETA, and the status says what it is.
+        words.status = `saved picture (${words.status})`;
+        words.timing = "";
+      }
       const controlled = line.role !== "shown" || lines.length === 1;
       row.dataset.role = line.role;
       row.dataset.status = line.status;
-      const [role, title, status, track, rounds, evaluated, evaluations, timing, note] = Array.from(row.children) as HTMLElement[];
+      const [role, title, status, track, rounds, evaluated, detail] = Array.from(row.children) as HTMLElement[];
       setText(role, words.role);
       role.hidden = !words.role;
       setText(title, words.title);
@@ -194,11 +206,8 @@ export class HeaderView {
       setText(evaluated, words.evaluated);
       evaluated.hidden = !words.evaluated;
       evaluated.dataset.testid = controlled ? "aefi-evaluated" : "aefi-run-evaluated";
-      setText(evaluations, words.evaluations);
-      setText(timing, words.timing);
-      timing.hidden = !words.timing;
-      setText(note, words.note);
-      note.hidden = !words.note;
+      // Counts, time and what replaces what in one muted run of text that wraps as a whole.
+      setText(detail, [words.evaluations, words.timing, words.note].filter(Boolean).join(" · "));
     });
   }
 
