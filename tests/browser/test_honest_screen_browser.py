@@ -38,7 +38,8 @@ WATCH_JS = """
     const bars = document.querySelectorAll('[data-testid="aefi-bar"]');
     if (bars.length === 0) return;
     const without = document.querySelectorAll('[data-testid="aefi-bar"] rect[data-interval="no"]');
-    const whiskers = document.querySelectorAll('[data-testid="aefi-bar"] [data-testid="aefi-whisker"]');
+    const whiskers = document.querySelectorAll(
+      '[data-testid="aefi-bar"] [data-testid="aefi-whisker"]');
     const line = document.querySelector('[data-testid="aefi-stability"]');
     if (without.length > 0 || whiskers.length < bars.length || !line || !line.textContent) {
       window.__aefiBad.push({bars: bars.length, without: without.length,
@@ -57,7 +58,8 @@ _DEGENERATE = re.compile(r"\[([-\d.e]+), \1\]")
 def _lines(page) -> list[dict[str, str]]:
     return page.evaluate(
         """() => Array.from(document.querySelectorAll('[data-testid="aefi-run-line"]')).map(
-             (row) => ({role: row.dataset.role, status: row.dataset.status, text: row.innerText}))"""
+             (row) => ({role: row.dataset.role, status: row.dataset.status,
+                        text: row.innerText}))"""
     )
 
 
