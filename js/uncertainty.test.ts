@@ -136,3 +136,22 @@ describe("LiveCheck", () => {
     }
   });
 });
+
+describe("compare matrix", () => {
+  it("puts rho and the top-k overlap in each cell, shades by rho, and reads the why trait", async () => {
+    const { matrixCells, agreementOf, readWhy } = await import("./lib/matrix");
+    const compare = {
+      keys: ["p", "s", "g"], titles: ["Permutation", "Shapley", "IG"],
+      rho: [[1, 0.48, 0.9], [0.48, 1, null], [0.9, null, 1]], overlap: [[20, 3, 15], [3, 20, 0], [15, 0, 20]],
+      k: 20, x: "p", y: "s", note: "",
+    };
+    const cells = matrixCells(compare);
+    expect(cells[0][1].lines).toEqual(["ρ 0.48", "3 / 20"]);
+    expect(cells[1][0].lines).toEqual(cells[0][1].lines);
+    expect(cells[0][0].agreement).toBe("self");
+    expect([cells[0][1].agreement, cells[0][2].agreement, cells[1][2].agreement]).toEqual(["low", "high", "none"]);
+    expect(agreementOf(0.5)).toBe("mid");
+    expect(readWhy({ feature: "g1", sentences: ["a", 3, "b"], doc: "docs/methods.md" })).toEqual({ feature: "g1", sentences: ["a", "b"], doc: "docs/methods.md" });
+    expect(readWhy({ feature: "g1", sentences: [] })).toBeNull();
+  });
+});

@@ -102,6 +102,8 @@ class Dashboard(anywidget.AnyWidget):
     progress = traitlets.Dict().tag(sync=True)
     # One header line per run on screen (see run_lines.py): the shown one, the computing one.
     runs = traitlets.List(traitlets.Dict()).tag(sync=True)
+    # The compare view's "why do they disagree?" for the selected unit (disagreement.py).
+    why = traitlets.Dict().tag(sync=True)
     status = traitlets.Unicode("idle").tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
     warning = traitlets.Unicode("").tag(sync=True)

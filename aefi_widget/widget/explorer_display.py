@@ -21,6 +21,7 @@ from typing import Any
 from aefi_widget.display_labels import page_labels
 from aefi_widget.job import Job
 from aefi_widget.result import ImportanceResult
+from aefi_widget.widget.disagreement import why_they_disagree
 from aefi_widget.widget.lineup import Lineup, auto_setting, setting_threshold
 from aefi_widget.widget.messages import (
     ComparePair,
@@ -90,6 +91,8 @@ class Display:
         self._lock = threading.RLock()
         self._followed: tuple[Run, Run] | None = None
         self._view_data = ViewData()
+        self._why_key: tuple[Any, ...] | None = None
+        self._why_value: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ runs
     def start_order(self) -> list[Run]:
@@ -222,6 +225,24 @@ class Display:
                                        has_values(result)))  # fmt: skip
         return entries
 
+    def _why(
+        self,
+        view: str,
+        selected: str,
+        comparable: dict[str, ImportanceResult],
+        titles: dict[str, str],
+    ) -> dict[str, Any]:
+        """The compare view's "why do they disagree?" for the selected unit ({} otherwise),
+        computed again only when the selection or a compared snapshot changed."""
+        if view != "compare" or not selected or len(comparable) < 2:
+            return {}
+        key = (selected, tuple((k, id(r)) for k, r in comparable.items()))
+        if key != self._why_key:
+            X = self.lineup.context.X if self.lineup is not None else None
+            self._why_value = why_they_disagree(selected, comparable, titles, X)
+            self._why_key = key
+        return self._why_value
+
     def _run_lines(self, shown: Run, status: Run) -> list[dict[str, Any]]:
         """The header's lines: the shown run and, when another computes, that one, each saying
         what replaces what while the first look stands in."""
@@ -248,7 +269,9 @@ class Display:
             and METHODS[key].accepts_groups,
         }  # fmt: skip
 
-    def traits(self, snapshot: ImportanceResult, top_n: int, dashboard: Any) -> dict[str, Any]:
+    def traits(
+        self, snapshot: ImportanceResult, top_n: int, dashboard: Any, selected: str = ""
+    ) -> dict[str, Any]:
         """The v3 traits for the publisher's update of ``snapshot`` (the shown run's)."""
         with self._lock:
             shown, status, view, pair = self.shown, self.status_run(), self.view, self.pair
@@ -275,6 +298,7 @@ class Display:
             self._view_data.traits(view, snapshot, comparable, titles, top_n, pair, latent)
         )
         traits["runs"] = self._run_lines(shown, status)
+        traits["why"] = self._why(view, selected, comparable, titles)
         shown_latent = latent if view == "latent" else None
         traits["latent_top"] = self._view_data.latent_top(shown_latent, latent_dim)
         return traits

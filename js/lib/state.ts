@@ -25,6 +25,7 @@ import {
 import type { ViewName, WidgetModel } from "./model";
 import { decodeFrame, decodeInt32, toBytes, type Frame } from "./protocol";
 import { NameIndex } from "./search";
+import { readWhy, type Why } from "./matrix";
 import { readRuns, type RunLine } from "./runline";
 import { separation, type Separation } from "./uncertainty";
 
@@ -81,6 +82,8 @@ export interface ViewState {
   compareNote: string;
   heatmapNote: string;
   latentTop: LatentTop | null;
+  /** The compare view's "why do they disagree?" for the selection (null without one). */
+  why: Why | null;
 }
 
 const noProgress: Progress = {
@@ -216,6 +219,7 @@ export class StateReader {
         readHeatmap(get("heatmap"), get("heatmap_values"), nFeatures)),
       compareNote: noteOf(get("compare")),
       heatmapNote: noteOf(get("heatmap")),
+      why: this.cached("why", [get("why")], () => readWhy(get("why"))),
       latentTop: this.cached("latent_top", [get("latent_top"), this.index], () =>
         readLatentTop(get("latent_top"), nFeatures)),
     };

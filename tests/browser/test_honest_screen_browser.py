@@ -120,6 +120,19 @@ def test_every_bar_has_an_interval_and_the_header_one_line_per_run(lab: LabPage,
         assert not _ETA.search(stopped), stopped
         lab.screenshot_output(0, f"{name}-4-stopped")
 
+        # (5) compare: a method x method matrix and, for the selected feature, why they disagree
+        picked = page.get_by_test_id("aefi-selected").inner_text().strip()
+        page.locator('[data-testid="aefi-view-tab"][data-view="compare"]').click()
+        cell = page.get_by_test_id("aefi-compare-pair").first
+        cell.wait_for()
+        assert re.search(r"ρ .+\n?\s*\d+ / 20", cell.inner_text()), cell.inner_text()
+        why = page.get_by_test_id("aefi-why")
+        why.filter(has_text=f"Why do they disagree about {picked}?").wait_for()
+        assert f"{picked} ranks #" in why.inner_text() and "docs/methods.md" in why.inner_text()
+        lab.screenshot_output(0, f"{name}-5-compare")
+        page.locator('[data-testid="aefi-view-tab"][data-view="importance"]').click()
+        page.get_by_test_id("aefi-bar").first.wait_for()
+
         bad = page.evaluate("window.__aefiBad")
         assert bad == [], bad[:5]
     finally:
