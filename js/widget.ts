@@ -8,7 +8,7 @@
 
 import "./widget.css";
 import { html, setText } from "./lib/dom";
-import { chartsSvg, download, svgToPng, tableCsv } from "./lib/export";
+import { chartsSvg, download, exportName, svgToPng, tableCsv, type ExportText } from "./lib/export";
 import { LiveCheck, NEEDS_KERNEL, SAVED_NOTICE } from "./lib/live";
 import type { KernelMessage, WidgetModel } from "./lib/model";
 import { StateReader, type ViewState } from "./lib/state";
@@ -21,26 +21,51 @@ import { SearchView } from "./views/search";
 import { SelectedView } from "./views/selected";
 import { TabsView } from "./views/tabs";
 
-/** CSV / SVG / PNG buttons: the current table and the charts as drawn. */
+/** What an exported picture says about itself: title, subtitle (units, estimates, interval,
+ * date) and the legend of the view on show. */
+function exportText(root: HTMLElement, state: ViewState, date: Date): ExportText {
+  const { labels } = state;
+  const metric = typeof state.header.metric === "string" ? state.header.metric : "";
+  const repeats = state.frame.nRepeats;
+  const subtitle = [
+    labels.valueLabel,
+    state.view === "importance" ? `top ${state.top.length} of ${state.index.names.length.toLocaleString("en-US")}` : "",
+    repeats ? `${repeats} ${labels.axis}s asked` : "",
+    state.view === "importance" ? "whiskers: 95 % interval of the mean" : "",
+    metric ? `metric ${metric}` : "",
+    `exported ${date.toISOString().slice(0, 16).replace("T", " ")} UTC`,
+  ].filter(Boolean).join(" · ");
+  const legendId = state.view === "compare" ? "aefi-compare-legend" : state.view === "importance" ? "aefi-legend" : "aefi-heat-legend";
+  const legend = root.querySelector(`[data-testid="${legendId}"]`)?.textContent ?? "";
+  return { title: labels.title, subtitle, legend };
+}
+
+/** CSV / SVG / PNG buttons: the current table and the charts as drawn, named by method, metric
+ * and date. */
 function exportButtons(parent: HTMLElement, root: HTMLElement, charts: () => SVGSVGElement[], current: () => ViewState): void {
   const button = (label: string, testid: string, title: string, action: () => void | Promise<void>) => {
     const element = html("button", { class: "aefi-button aefi-export", "data-testid": testid, title }, parent);
     element.textContent = label;
     element.addEventListener("click", () => void action());
   };
-  const svgText = () => chartsSvg(charts(), getComputedStyle(root).backgroundColor || "#fff");
+  const name = (what: string, extension: string) => {
+    const state = current();
+    const metric = typeof state.header.metric === "string" ? state.header.metric : "";
+    return exportName(state.method || state.labels.method || state.labels.title, metric, what, extension, new Date());
+  };
+  const svgText = () => chartsSvg(charts(), getComputedStyle(root).backgroundColor || "#fff", exportText(root, current(), new Date()));
   button("CSV", "aefi-export-csv", "Download every feature's numbers (rank order) as CSV", () => {
     const state = current();
-    download(new Blob([tableCsv(state.index.names, state.frame)], { type: "text/csv" }), "aefi-importance.csv");
+    download(new Blob([tableCsv(state.index.names, state.frame)], { type: "text/csv" }), name("table", "csv"));
   });
-  button("SVG", "aefi-export-svg", "Download the charts on show as SVG", () => {
-    download(new Blob([svgText()], { type: "image/svg+xml" }), "aefi-charts.svg");
+  button("SVG", "aefi-export-svg", "Download the charts on show as SVG (title, legend, no selection)", () => {
+    download(new Blob([svgText()], { type: "image/svg+xml" }), name(current().view, "svg"));
   });
-  button("PNG", "aefi-export-png", "Download the charts on show as PNG", async () => {
+  button("PNG", "aefi-export-png", "Download the charts on show as PNG (title, legend, no selection)", async () => {
     const text = svgText();
     const size = new DOMParser().parseFromString(text, "image/svg+xml").documentElement;
     const png = await svgToPng(text, Number(size.getAttribute("width")), Number(size.getAttribute("height")));
-    download(png, "aefi-charts.png");
+    download(png, name(current().view, "png"));
   });
 }
 

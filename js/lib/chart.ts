@@ -98,14 +98,14 @@ export function drawAxis(
 export function featureRow(
   draw: Redraw,
   parent: SVGElement,
-  options: { testid: string; name: string; row: number; layout: ChartLayout; selected: boolean; settled?: string },
+  options: { testid: string; name: string; row: number; layout: ChartLayout; selected: boolean; settled?: string; pinned?: boolean },
   tooltip: string,
   onClick: () => void,
 ): SVGGElement {
-  const { testid, name, row, layout, selected, settled } = options;
+  const { testid, name, row, layout, selected, settled, pinned } = options;
   const group = draw.svg(
     "g",
-    { class: selected ? "aefi-row aefi-selected-row" : "aefi-row", "data-testid": testid, "data-feature": name, "data-settled": settled },
+    { class: selected ? "aefi-row aefi-selected-row" : "aefi-row", "data-testid": testid, "data-feature": name, "data-settled": settled, "data-pinned": pinned ? "yes" : undefined },
     parent,
   );
   draw.svg("rect", {

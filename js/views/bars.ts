@@ -102,6 +102,7 @@ export class BarsView {
           row,
           layout,
           selected: name === state.selected,
+          pinned,
           settled: settled[feature] ? (settled[feature] > 0 ? "inside" : "outside") : undefined,
         },
         tooltip,

@@ -114,6 +114,16 @@ def test_every_bar_has_an_interval_and_the_header_one_line_per_run(lab: LabPage,
         page.get_by_test_id("aefi-title").filter(has_text="Permutation importance").wait_for()
         assert len(_lines(page)) == 1
         lab.screenshot_output(0, f"{name}-3-main-run")
+        # An export carries no trace of the selection: not its colour, not its pinned row.
+        accent = page.evaluate(
+            """() => getComputedStyle(document.querySelector(
+                 '.aefi-selected-row .aefi-bar-rect')).fill"""
+        )
+        with page.expect_download() as download:
+            page.get_by_test_id("aefi-export-svg").click()
+        svg = download.value.path().read_text()
+        assert accent and f"fill:{accent}" not in svg, accent
+        assert "selected, outside the top" not in svg and "Permutation importance" in svg
         page.get_by_test_id("aefi-stop").click()
         page.get_by_test_id("aefi-status").filter(has_text="stopped").wait_for()
         stopped = _lines(page)[0]["text"]
