@@ -155,3 +155,13 @@ describe("compare matrix", () => {
     expect(readWhy({ feature: "g1", sentences: [] })).toBeNull();
   });
 });
+
+describe("formatMeasured", () => {
+  it("keeps three significant digits of a measured error", async () => {
+    const { formatMeasured } = await import("./views/header");
+    expect(formatMeasured(1)).toBe("1.00");
+    expect(formatMeasured(0.285)).toBe("0.285");
+    expect(formatMeasured(12.5)).toBe("12.5");
+    expect(formatMeasured(1e-7)).toBe("1.00e-7");
+  });
+});

@@ -67,6 +67,14 @@ function runRow(parent: HTMLElement): HTMLElement {
   return row;
 }
 
+/** Three significant digits, trailing zeros kept: 1 -> "1.00", 0.285 -> "0.285". */
+export function formatMeasured(value: number): string {
+  if (!Number.isFinite(value)) return "–";
+  const magnitude = Math.abs(value);
+  if (magnitude !== 0 && (magnitude < 1e-5 || magnitude >= 1e6)) return value.toExponential(2);
+  return value.toPrecision(3);
+}
+
 export class HeaderView {
   private readonly title: HTMLElement;
   private readonly settings: HTMLElement;
@@ -247,7 +255,10 @@ export class HeaderView {
     };
     field(unitWord(state), formatCount(state.index.names.length));
     for (const [name, value] of Object.entries(state.header)) {
-      if (typeof value === "number") field(name, Number.isInteger(value) ? formatCount(value) : formatNumber(value));
+      // A measured value (an error) is a float even when it prints as a whole number: three
+      // significant digits ("1.00"), never a count's "1".
+      if (typeof value === "number" && name.includes("error")) field(name, formatMeasured(value));
+      else if (typeof value === "number") field(name, Number.isInteger(value) ? formatCount(value) : formatNumber(value));
       else if (typeof value === "string") field(name, value);
     }
   }
