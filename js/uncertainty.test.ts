@@ -165,3 +165,15 @@ describe("formatMeasured", () => {
     expect(formatMeasured(1e-7)).toBe("1.00e-7");
   });
 });
+
+describe("shortError", () => {
+  it("cuts a traceback to its first lines and says so", async () => {
+    const { shortError } = await import("./views/header");
+    expect(shortError("ValueError: bad")).toBe("ValueError: bad");
+    const long = ["RuntimeError: model exploded", ...Array.from({ length: 40 }, (_, i) => `  File "x.py", line ${i}`)].join("\n");
+    const short = shortError(long);
+    expect(short.split("\n").length).toBe(3);
+    expect(short.endsWith("… (hover for all of it)")).toBe(true);
+    expect(shortError("x".repeat(1000)).length).toBeLessThan(330);
+  });
+});

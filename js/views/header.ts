@@ -67,6 +67,14 @@ function runRow(parent: HTMLElement): HTMLElement {
   return row;
 }
 
+/** The first 3 lines and at most 300 characters of an error, "…" when cut. */
+export function shortError(error: string): string {
+  const lines = error.split("\n");
+  let text = lines.slice(0, 3).join("\n");
+  if (text.length > 300) text = text.slice(0, 300);
+  return text.length < error.length ? `${text.trimEnd()} … (hover for all of it)` : text;
+}
+
 /** Three significant digits, trailing zeros kept: 1 -> "1.00", 0.285 -> "0.285". */
 export function formatMeasured(value: number): string {
   if (!Number.isFinite(value)) return "–";
@@ -179,7 +187,9 @@ export class HeaderView {
     this.maxTopN = state.maxTopN;
     this.topN.max = String(state.maxTopN);
     if (document.activeElement !== this.topN) this.topN.value = String(state.topN);
-    setText(this.errorBanner, state.error);
+    // A long error (a traceback in the message) is cut to its first lines; all of it on hover.
+    setText(this.errorBanner, shortError(state.error));
+    this.errorBanner.title = state.error;
     this.errorBanner.hidden = !state.error;
     this.updateWarning(state);
   }
