@@ -117,9 +117,10 @@ def _with_groups(groups: dict[str, list[str]] | None) -> dict[str, Any]:
 
 def first_look_samples(n_units: int, n_samples: int) -> int:
     """Samples of each of the first look's FIRST_LOOK_REPEATS repeats: ~FIRST_LOOK_ROWS permuted
-    rows in all, at least FIRST_LOOK_MIN_SAMPLES in all, at most every sample per repeat."""
-    wanted = max(FIRST_LOOK_MIN_SAMPLES, FIRST_LOOK_ROWS // max(1, n_units))
-    return min(n_samples, -(-wanted // FIRST_LOOK_REPEATS))
+    rows in all, at least FIRST_LOOK_MIN_SAMPLES and at most every sample in all (the budget of
+    the one-repeat first look this replaced), split over the repeats."""
+    wanted = min(n_samples, max(FIRST_LOOK_MIN_SAMPLES, FIRST_LOOK_ROWS // max(1, n_units)))
+    return max(1, -(-wanted // FIRST_LOOK_REPEATS))
 
 
 class FirstLook(PermutationImportance):
