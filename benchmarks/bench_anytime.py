@@ -68,14 +68,16 @@ from aefi_widget.engine.permutation_race import (
     replay,
 )
 from aefi_widget.result_summary import ranking_order
-from aefi_widget.widget.methods import first_look_samples
+from aefi_widget.widget.methods import FIRST_LOOK_REPEATS, first_look_samples
 
 REPO = Path(__file__).resolve().parents[1]
 
 FIRST_LOOK_SECONDS = 2.0
 # The explorer's first look (aefi_widget.widget.methods): the full run's question, asked on a
-# subsample with one repeat. The IG rows show why it is not a gradient preview.
-EXPLORER_LOOK = "aefi first look: permutation, 1 repeat x {} samples"
+# few small subsamples (FIRST_LOOK_REPEATS repeats, for an interval), beside the one repeat on
+# as many rows it was before (same cost). The IG rows show why it is not a gradient preview.
+EXPLORER_LOOK = "aefi first look: permutation, {} repeats x {} samples"
+ONE_REPEAT_LOOK = "aefi first look before: permutation, 1 repeat x {} samples"
 MAX_FRACTION = 0.25
 RACE_VARIANTS = ((0.95, 3), (0.95, 2), (0.95, 5), (0.90, 3), (0.80, 3), (0.99, 3))
 
@@ -242,9 +244,14 @@ def first_look_table(
     steps = args.steps
     baseline = aefi.GradientImportance(model, X, steps=steps).baseline_row
     samples = first_look_samples(X.shape[1], X.shape[0])
+    look_name = EXPLORER_LOOK.format(FIRST_LOOK_REPEATS, samples)
+    before = min(X.shape[0], samples * FIRST_LOOK_REPEATS)
     functions: dict[str, Callable[[], Any]] = {
-        EXPLORER_LOOK.format(samples): lambda: aefi.permutation_importance(
-            model, X, n_repeats=1, max_samples=samples, seed=0
+        look_name: lambda: aefi.permutation_importance(
+            model, X, n_repeats=FIRST_LOOK_REPEATS, max_samples=samples, seed=0
+        ),
+        ONE_REPEAT_LOOK.format(before): lambda: aefi.permutation_importance(
+            model, X, n_repeats=1, max_samples=before, seed=0
         ),
         f"aefi IG {steps} steps": lambda: aefi.gradient_importance(
             model, X, method="integrated_gradients", steps=steps
@@ -260,8 +267,8 @@ def first_look_table(
     values = {name: np.abs(np.asarray(r)).mean(axis=0) for name, r in results.items()
               if not isinstance(r, aefi.ImportanceResult)}  # fmt: skip
     values[f"aefi IG {steps} steps"] = aefi_result.summary(sort=False)["mean"].to_numpy()
-    look = results[EXPLORER_LOOK.format(samples)]
-    values[EXPLORER_LOOK.format(samples)] = look.summary(sort=False)["mean"].to_numpy()
+    for name in (look_name, ONE_REPEAT_LOOK.format(before)):
+        values[name] = results[name].summary(sort=False)["mean"].to_numpy()
     if not args.skip_shap and args.shap_default_samples > 0:
         ns = args.shap_default_samples
         name = f"shap GradientExplainer {ns} samples (once)"
@@ -361,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         print_first_looks(looks, look_values, per_sample, full, args)
         print(boundary_gap(full, k))
         print_replays(full, k)
-        look_seconds = looks[EXPLORER_LOOK.format(first_look_samples(d, n))]
+        look_seconds = looks[EXPLORER_LOOK.format(FIRST_LOOK_REPEATS, first_look_samples(d, n))]
         print(f"\nTarget: first look <= {FIRST_LOOK_SECONDS:.0f} s: {look_seconds:.2f} s -> "
               f"{'met' if look_seconds <= FIRST_LOOK_SECONDS else 'MISSED'}")  # fmt: skip
         return {"first_look_s": look_seconds}
@@ -417,7 +424,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print_replays(full, k, computed, certified)
 
     # Targets.
-    look_seconds = looks[EXPLORER_LOOK.format(first_look_samples(d, n))]
+    look_seconds = looks[EXPLORER_LOOK.format(FIRST_LOOK_REPEATS, first_look_samples(d, n))]
     print("\nTargets (issue 10):")
     print(f"  first look <= {FIRST_LOOK_SECONDS:.0f} s: {look_seconds:.2f} s -> "
           f"{'met' if look_seconds <= FIRST_LOOK_SECONDS else 'MISSED'}")  # fmt: skip

@@ -56,6 +56,7 @@ BAD_MESSAGES = {
     "top_n zero": {"type": "top_n", "value": 0},
     "top_n too large": {"type": "top_n", "value": 100_000},
     "top_n as string": {"type": "top_n", "value": "20"},
+    "hello with a field": {"type": "hello", "script": "alert(1)"},
     "oversized name": {"type": "select", "name": "x" * 100_000},
     "oversized payload": {"type": "top_n", "value": 3, "padding": list(range(MAX_MESSAGE_BYTES))},
 }
@@ -183,3 +184,15 @@ def test_message_storms_from_many_threads_neither_deadlock_nor_corrupt(live) -> 
     assert (dashboard.selected_feature, dashboard.top_n) == ("feature_7", 8)
     assert dashboard.warning_count == 4 * 200  # every out-of-range index, counted
     assert job.status == "done"
+
+
+def test_a_hello_from_the_page_is_answered_live_and_changes_nothing(live, monkeypatch) -> None:
+    # The page's check for a kernel (a saved picture hears no answer and says so).
+    dashboard, _job, publisher = live
+    sent: list[Any] = []
+    monkeypatch.setattr(dashboard, "send", lambda content, buffers=None: sent.append(content))
+    before = _state(dashboard)
+    _send(dashboard, {"type": "hello"})
+    assert publisher.flush()
+    assert sent == [{"type": "live"}]
+    assert _state(dashboard) == before and dashboard.warning == ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import types
 from typing import Any
 
@@ -14,7 +15,12 @@ import aefi_widget as aefi
 from aefi_widget.job import Job
 from aefi_widget.widget import Explorer
 from aefi_widget.widget import method_payload as method_payload_module
-from aefi_widget.widget.methods import first_look_samples
+from aefi_widget.widget.methods import (
+    FIRST_LOOK_REPEATS,
+    METHODS,
+    MethodContext,
+    first_look_samples,
+)
 from aefi_widget.widget.payload import decode_summary
 from aefi_widget.widget.runs import Run, Scheduler
 from tests.widget_fakes import FakeEngine
@@ -151,7 +157,7 @@ def test_pause_by_the_user_is_not_undone_by_the_scheduler() -> None:
     assert a.job.wait(30) and a.job.status == "done"
 
 
-def test_first_look_is_shown_first_then_replaced_once_every_unit_has_a_value(small) -> None:
+def test_first_look_is_shown_first_then_replaced_once_every_unit_has_an_interval(small) -> None:
     model, X = small
     explorer = Explorer(model, X, n_repeats=3, seed=0, batch_size=30, autostart=False)
     seen: list[tuple[str, float]] = []
@@ -171,16 +177,62 @@ def test_first_look_is_shown_first_then_replaced_once_every_unit_has_a_value(sma
         _wait_shown(explorer, "permutation")
         assert explorer.method == "permutation"
         assert explorer.dashboard.labels["title"] == "Permutation importance"
-        assert seen and seen[-1][0] == "permutation" and seen[-1][1] >= 1
+        # Switched only once every unit has two estimates: bars never lose their interval.
+        assert seen and seen[-1][0] == "permutation" and seen[-1][1] >= 2
         first = explorer.results["first_look"]  # the first look stays in the selector
-        assert first.method == "permutation" and first.n_repeats == 1 and first.complete
+        assert first.method == "permutation" and first.complete
+        assert first.n_repeats == FIRST_LOOK_REPEATS
         samples = first_look_samples(X.shape[1], X.shape[0])
         assert first.settings["samples_per_repeat"] == samples
-        # The same question as the full run, asked cheaply: a seeded one-repeat subsample run.
+        # The same question as the full run, asked cheaply: a seeded run on row subsamples.
         headless = aefi.permutation_importance(
-            model, X, n_repeats=1, max_samples=samples, seed=0, batch_size=30
+            model, X, n_repeats=FIRST_LOOK_REPEATS, max_samples=samples, seed=0, batch_size=30
         )
         np.testing.assert_array_equal(first.importances, headless.importances)
+        final = explorer.dashboard.runs
+        assert len(final) == 1 and final[0]["role"] == "shown+computing"
+        assert final[0]["status"] == "done" and final[0]["eta_s"] is None
+    finally:
+        explorer.close()
+
+
+class Slow(torch.nn.Module):
+    """The wrapped autoencoder, 30 ms per forward call (a run that takes seconds)."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        time.sleep(0.03)
+        return self.inner(x)
+
+
+def test_header_has_a_line_for_the_first_look_and_one_for_the_run_computing(small) -> None:
+    model, X = small
+    explorer = Explorer(Slow(model), X, n_repeats=3, seed=0, batch_size=30, autostart=False)
+    try:
+        explorer.start()
+        main = explorer.run_for("permutation")
+        deadline = time.monotonic() + 60
+        while main.job.status != "running":  # the first look is done, the main run started
+            assert time.monotonic() < deadline, main.job.status
+            time.sleep(0.01)
+        explorer.pause()  # the controls act on the main run while the first look stands in
+        deadline = time.monotonic() + 30
+        while main.job.status != "paused":
+            assert time.monotonic() < deadline, main.job.status
+            time.sleep(0.01)
+        assert explorer.publisher.flush(10)
+        assert explorer.method == "first_look"  # one round at most: not switched yet
+        shown, computing = explorer.dashboard.runs
+        assert shown["role"] == "shown" and shown["title"] == "First look"
+        assert shown["status"] == "done" and shown["eta_s"] is None
+        assert computing["role"] == "computing" and computing["title"] == "Permutation importance"
+        assert "until" in shown["note"] and "replaces the first look" in computing["note"]
+        # Paused: no ETA (nothing moves), the rest of the line stays.
+        assert computing["status"] == "paused" and computing["eta_s"] is None
+        assert computing["n_repeats"] == 3 and computing["n_units"] == X.shape[1]
     finally:
         explorer.close()
 
@@ -409,9 +461,28 @@ def test_a_certified_top_k_run_sends_settled_units_and_the_certified_set(small) 
 
 
 @pytest.mark.parametrize(
-    ("units", "n", "expected"),
-    [(1000, 950, 40), (2000, 950, 20), (20000, 950, 16), (5, 27, 27), (40, 300, 300), (1, 10, 10)],
+    ("units", "n", "each"),
+    [(1000, 950, 10), (2000, 950, 5), (20000, 950, 4), (5, 27, 7), (40, 300, 75), (1, 10, 3)],
 )
-def test_first_look_budget_is_about_40000_permuted_rows(units: int, n: int, expected: int) -> None:
-    # ~1 s at d = 1,000 on 2 cores; never fewer than 16 samples, never more than there are.
-    assert first_look_samples(units, n) == expected
+def test_first_look_budget_is_about_40000_permuted_rows(units: int, n: int, each: int) -> None:
+    # ~1 s at d = 1,000 on 2 cores, split over FIRST_LOOK_REPEATS repeats (an interval for every
+    # unit); never fewer than 16 samples in all, never more in all than there are.
+    assert first_look_samples(units, n) == each
+
+
+def test_the_first_looks_snapshots_all_have_an_interval_for_every_unit(small) -> None:
+    model, X = small
+    names = tuple(f"x{i}" for i in range(X.shape[1]))
+    engine = METHODS["first_look"].build(
+        MethodContext(model, X, names), {"seed": 0, "batch_size": 30}, None
+    )
+    snapshots = list(engine.increments())
+    assert snapshots, "the first look yielded nothing"
+    # Every streamed snapshot: two estimates per unit at least (an interval to draw).
+    assert all(snapshot.rounds_done >= 2 for snapshot in snapshots)
+    # The final numbers are a plain permutation run's (only the early snapshots are held back).
+    plain = aefi.permutation_importance(
+        model, X, n_repeats=FIRST_LOOK_REPEATS, max_samples=first_look_samples(8, 120), seed=0,
+        batch_size=30, feature_names=list(names),
+    )  # fmt: skip
+    np.testing.assert_array_equal(snapshots[-1].importances, plain.importances)

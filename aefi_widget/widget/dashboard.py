@@ -21,6 +21,7 @@ import traitlets
 
 from aefi_widget.widget.messages import (
     Control,
+    Hello,
     InvalidMessage,
     Request,
     RequestContext,
@@ -99,6 +100,10 @@ class Dashboard(anywidget.AnyWidget):
     repeat_rows = traitlets.Bytes(b"").tag(sync=True)  # int32 (k,)
     repeats = traitlets.Bytes(b"").tag(sync=True)  # float32 (k, R)
     progress = traitlets.Dict().tag(sync=True)
+    # One header line per run on screen (see run_lines.py): the shown one, the computing one.
+    runs = traitlets.List(traitlets.Dict()).tag(sync=True)
+    # The compare view's "why do they disagree?" for the selected unit (disagreement.py).
+    why = traitlets.Dict().tag(sync=True)
     status = traitlets.Unicode("idle").tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
     warning = traitlets.Unicode("").tag(sync=True)
@@ -241,6 +246,10 @@ class Dashboard(anywidget.AnyWidget):
             )
         except InvalidMessage as error:
             self.warn(f"Ignored a message from the page: {error}")
+            return
+        if isinstance(request, Hello):
+            # A live kernel answers; a page showing a saved picture hears nothing and says so.
+            self.send({"type": "live"})
             return
         if isinstance(request, Control):
             self._control(request.action)  # Job.pause/resume/cancel only set events

@@ -300,7 +300,8 @@ def _caption(drill: Any) -> str:
     """The line above the panels: unit, repeat, samples, the column drawn; a group's members."""
     feature = html.escape(drill.feature)
     line = (
-        f"<b>{feature}</b> (repeat {drill.repeat}, {len(drill.sample_index):,} samples; "
+        f"<b>{feature}</b> (the shuffle of repeat {drill.repeat + 1}, "
+        f"{len(drill.sample_index):,} samples; "
         f"panel (a) shows column {html.escape(drill.shown_column)})"
     )
     if len(drill.columns) > 1 or drill.columns[:1] != (drill.feature,):

@@ -180,7 +180,9 @@ class Explorer(widgets.VBox):
             if run is not None:
                 self.scheduler.add(run, pinned=True)
         self.publisher = Publisher(
-            dashboard, shown.job, extra=lambda snap, sel, n: self.display.traits(snap, n, dashboard)
+            dashboard,
+            shown.job,
+            extra=lambda snap, sel, n: self.display.traits(snap, n, dashboard, sel),
         )
         # The page's Pause/Resume/Stop and multi-method requests come here.
         dashboard.connect(self.publisher.wake, self._control, self._request)

@@ -8,8 +8,9 @@ publisher (:meth:`Display.traits`, on the publisher's thread).
 First look: while the first look is shown in place of the starting method (nobody picked
 anything by hand), the header's status and the page's controls belong to the starting method
 once it has started (before that, to the first look computing), and the display switches to the
-starting method as soon as every unit has a value (``rounds_done >= 1``); it also switches when
-the first look fails.
+starting method as soon as every unit has an interval (two estimates each, ``rounds_done >= 2``,
+or all of them when the run has fewer): switching at one estimate would replace bars with
+intervals by bars without. It also switches when the first look fails.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from aefi_widget.display_labels import page_labels
 from aefi_widget.job import Job
 from aefi_widget.result import ImportanceResult
+from aefi_widget.widget.disagreement import why_they_disagree
 from aefi_widget.widget.lineup import Lineup, auto_setting, setting_threshold
 from aefi_widget.widget.messages import (
     ComparePair,
@@ -41,9 +43,15 @@ from aefi_widget.widget.method_payload import (
     views_trait,
 )
 from aefi_widget.widget.methods import METHODS
+from aefi_widget.widget.run_lines import run_lines
 from aefi_widget.widget.runs import Run, Scheduler, run_status
 
 __all__ = ["Display"]
+
+
+def has_intervals(result: ImportanceResult) -> bool:
+    """True when every unit has two estimates (an interval), or all it will get."""
+    return result.rounds_done >= min(2, result.n_repeats)
 
 
 class Display:
@@ -83,6 +91,8 @@ class Display:
         self._lock = threading.RLock()
         self._followed: tuple[Run, Run] | None = None
         self._view_data = ViewData()
+        self._why_key: tuple[Any, ...] | None = None
+        self._why_value: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ runs
     def start_order(self) -> list[Run]:
@@ -175,7 +185,7 @@ class Display:
         True when the shown run or the status run changed (the publisher must follow)."""
         with self._lock:
             if self.auto_first and self.first is not None:
-                if run is self.main and run.job.snapshot().rounds_done >= 1:
+                if run is self.main and has_intervals(run.job.snapshot()):
                     self.shown, self.auto_first = self.main, False
                 elif run is self.first and run.job.status == "error":
                     self.shown, self.auto_first = self.main, False
@@ -215,6 +225,39 @@ class Display:
                                        has_values(result)))  # fmt: skip
         return entries
 
+    def _why(
+        self,
+        view: str,
+        selected: str,
+        comparable: dict[str, ImportanceResult],
+        titles: dict[str, str],
+    ) -> dict[str, Any]:
+        """The compare view's "why do they disagree?" for the selected unit ({} otherwise),
+        computed again only when the selection or a compared snapshot changed."""
+        if view != "compare" or not selected or len(comparable) < 2:
+            return {}
+        key = (selected, tuple((k, id(r)) for k, r in comparable.items()))
+        if key != self._why_key:
+            X = self.lineup.context.X if self.lineup is not None else None
+            self._why_value = why_they_disagree(selected, comparable, titles, X)
+            self._why_key = key
+        return self._why_value
+
+    def _run_lines(self, shown: Run, status: Run) -> list[dict[str, Any]]:
+        """The header's lines: the shown run and, when another computes, that one, each saying
+        what replaces what while the first look stands in."""
+        # Short words: the title row above names the shown run in full.
+        titles = tuple(
+            "First look" if run.key == "first_look" else page_labels(run.job.snapshot())["title"]
+            for run in (shown, status)
+        )
+        notes = ("", "")
+        if shown is self.first and status is self.main and self.auto_first:
+            need = min(2, status.job.snapshot().n_repeats)
+            notes = (f"until {titles[1]} has {need} rounds (intervals for all)",
+                     f"replaces the first look at round {need}")  # fmt: skip
+        return run_lines(shown.job, status.job, titles=(titles[0], titles[1]), notes=notes)
+
     def _groups(self, key: str, snapshot: ImportanceResult) -> dict[str, Any]:
         mode = self.setting.split(":", 1)[0]
         return {
@@ -226,7 +269,9 @@ class Display:
             and METHODS[key].accepts_groups,
         }  # fmt: skip
 
-    def traits(self, snapshot: ImportanceResult, top_n: int, dashboard: Any) -> dict[str, Any]:
+    def traits(
+        self, snapshot: ImportanceResult, top_n: int, dashboard: Any, selected: str = ""
+    ) -> dict[str, Any]:
         """The v3 traits for the publisher's update of ``snapshot`` (the shown run's)."""
         with self._lock:
             shown, status, view, pair = self.shown, self.status_run(), self.view, self.pair
@@ -252,6 +297,8 @@ class Display:
         traits.update(
             self._view_data.traits(view, snapshot, comparable, titles, top_n, pair, latent)
         )
+        traits["runs"] = self._run_lines(shown, status)
+        traits["why"] = self._why(view, selected, comparable, titles)
         shown_latent = latent if view == "latent" else None
         traits["latent_top"] = self._view_data.latent_top(shown_latent, latent_dim)
         return traits

@@ -21,6 +21,7 @@ __all__ = [
     "ComparePair",
     "Control",
     "GroupsChoice",
+    "Hello",
     "InvalidMessage",
     "LatentDim",
     "MethodChoice",
@@ -59,6 +60,11 @@ class Control:
     """Pause, resume or stop the job."""
 
     action: str
+
+
+@dataclass(frozen=True)
+class Hello:
+    """The page asks whether a kernel is connected (a saved picture gets no answer)."""
 
 
 @dataclass(frozen=True)
@@ -254,6 +260,9 @@ def parse_message(
         if action not in CONTROL_ACTIONS:
             raise InvalidMessage(f"control action must be one of {CONTROL_ACTIONS}")
         return Control(str(action))
+    if kind == "hello":
+        _require_keys(content)
+        return Hello()
     if kind == "top_n":
         _require_keys(content, "value")
         value = content.get("value")

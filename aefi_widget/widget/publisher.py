@@ -21,6 +21,7 @@ from aefi_widget.display_labels import header_fields
 from aefi_widget.result import ImportanceResult
 from aefi_widget.widget.dashboard import Dashboard
 from aefi_widget.widget.payload import encode_result
+from aefi_widget.widget.run_lines import run_lines
 from aefi_widget.widget.worker import OnDemandThread
 
 __all__ = ["Publisher"]
@@ -129,7 +130,10 @@ class Publisher:
         selected, top_n, warnings, resync = dashboard.take_requests()
         top_n = dashboard.top_n if top_n is None else top_n
         payload = encode_result(snapshot, top_n, selected)
-        extra = {} if self._extra is None else self._extra(snapshot, selected, top_n)
+        # One header line per run on screen; the explorer's extra traits may name them better.
+        extra = {"runs": run_lines(job, status_job)}
+        if self._extra is not None:
+            extra.update(self._extra(snapshot, selected, top_n))
         extra_bytes = sum(len(v) for v in extra.values() if isinstance(v, bytes))
         self._last_bytes = payload.nbytes + extra_bytes
         progress_state = {

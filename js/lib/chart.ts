@@ -81,7 +81,11 @@ export function drawAxis(
     const grid = value === 0 ? "aefi-zero" : "aefi-grid";
     draw.svg("line", { class: grid, x1: position, x2: position, y1: AXIS_HEIGHT - 4, y2: bottom }, axis);
     if (k % every !== 0) return;
-    draw.text(draw.svg("text", { class: "aefi-tick", x: position, y: AXIS_HEIGHT - 8 }, axis), format(value));
+    // Kept inside the chart: a label centred on a tick at the very edge was cut ("0.000").
+    const half = measure(format(value)) / 2;
+    const edge = Math.max(x.range[0], x.range[1]) + MARGIN_RIGHT;
+    const at = Math.min(Math.max(position, half + 1), edge - half - 1);
+    draw.text(draw.svg("text", { class: "aefi-tick", x: at, y: AXIS_HEIGHT - 8 }, axis), format(value));
   });
   const left = Math.min(x.range[0], x.range[1]);
   const lines = titleLines(label, Math.max(40, room + MARGIN_RIGHT), measure);
@@ -98,14 +102,14 @@ export function drawAxis(
 export function featureRow(
   draw: Redraw,
   parent: SVGElement,
-  options: { testid: string; name: string; row: number; layout: ChartLayout; selected: boolean; settled?: string },
+  options: { testid: string; name: string; row: number; layout: ChartLayout; selected: boolean; settled?: string; pinned?: boolean },
   tooltip: string,
   onClick: () => void,
 ): SVGGElement {
-  const { testid, name, row, layout, selected, settled } = options;
+  const { testid, name, row, layout, selected, settled, pinned } = options;
   const group = draw.svg(
     "g",
-    { class: selected ? "aefi-row aefi-selected-row" : "aefi-row", "data-testid": testid, "data-feature": name, "data-settled": settled },
+    { class: selected ? "aefi-row aefi-selected-row" : "aefi-row", "data-testid": testid, "data-feature": name, "data-settled": settled, "data-pinned": pinned ? "yes" : undefined },
     parent,
   );
   draw.svg("rect", {

@@ -2,6 +2,7 @@
 
 import type { Frame } from "./protocol";
 import { rankOrder } from "./topn";
+import { intervalOf } from "./uncertainty";
 
 /** CSV field: quoted when it holds a comma, quote or newline (RFC 4180). */
 function field(text: string): string {
@@ -14,7 +15,8 @@ function number(value: number): string {
 
 /**
  * Every feature in rank order: feature, rank, mean, ci_low, ci_high, share_percent (of the
- * evaluated features' total, as the bars), n_done; empty cells where nothing is computed yet.
+ * evaluated features' total, as the bars), n_done; empty cells where nothing is computed yet,
+ * and no interval for a feature with one estimate (it has none).
  * Columns match `result.summary()` (share in percent), so the file reads back with pandas.
  */
 export function tableCsv(names: readonly string[], frame: Frame): string {
@@ -31,8 +33,8 @@ export function tableCsv(names: readonly string[], frame: Frame): string {
         field(names[i]),
         String(r + 1),
         number(mean),
-        number(frame.ciLow[i]),
-        number(frame.ciHigh[i]),
+        number(intervalOf(frame, i)?.low ?? NaN),
+        number(intervalOf(frame, i)?.high ?? NaN),
         number(share),
         String(frame.nDone[i]),
       ].join(","),
@@ -48,13 +50,55 @@ const STYLE_PROPERTIES = [
   "opacity", "font-family", "font-size", "font-weight", "text-anchor",
 ];
 
-/** A standalone SVG of `charts` placed as on screen, with computed styles inlined. */
-export function chartsSvg(charts: SVGSVGElement[], background: string): string {
+/** Words an exported picture carries with it: what it shows, in which units, and its legend. */
+export interface ExportText {
+  title: string;
+  /** Method, metric and units, estimates and the interval's meaning, the date. */
+  subtitle: string;
+  legend: string;
+}
+
+/** "aefi-permutation-mse-2026-12-07-charts.svg": method, metric and date in every file name. */
+export function exportName(method: string, metric: string, what: string, extension: string, date: Date): string {
+  const slug = (text: string) => text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 40);
+  const day = date.toISOString().slice(0, 10);
+  const parts = ["aefi", slug(method) || "importance", slug(metric), day, what].filter(Boolean);
+  return `${parts.join("-")}.${extension}`;
+}
+
+/** `text` in lines of at most `width` characters, broken at spaces. */
+export function wrapText(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line ? `${line} ${word}` : word;
+    }
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
+const TITLE_HEIGHT = 44;
+const LEGEND_LINE = 14;
+
+/**
+ * A standalone SVG of `charts` placed as on screen, with computed styles inlined, a title and
+ * subtitle above and the legend below (`text`), and no trace of the page's selection (the
+ * selected row's highlight, the pinned row and the scatter's selection mark are left out).
+ */
+export function chartsSvg(charts: SVGSVGElement[], background: string, text?: ExportText): string {
   const boxes = charts.map((chart) => chart.getBoundingClientRect());
   const left = Math.min(...boxes.map((b) => b.left));
   const top = Math.min(...boxes.map((b) => b.top));
   const width = Math.ceil(Math.max(...boxes.map((b) => b.right)) - left);
-  const height = Math.ceil(Math.max(...boxes.map((b) => b.bottom)) - top);
+  const chartsHeight = Math.ceil(Math.max(...boxes.map((b) => b.bottom)) - top);
+  const legend = text ? wrapText(text.legend, Math.max(40, Math.floor(width / 6.2))) : [];
+  const offset = text ? TITLE_HEIGHT : 0;
+  const height = offset + chartsHeight + (legend.length ? 8 + legend.length * LEGEND_LINE : 0);
   const NS = "http://www.w3.org/2000/svg";
   const out = document.createElementNS(NS, "svg");
   out.setAttribute("xmlns", NS);
@@ -66,20 +110,43 @@ export function chartsSvg(charts: SVGSVGElement[], background: string): string {
   back.setAttribute("height", "100%");
   back.setAttribute("fill", background);
   out.appendChild(back);
-  charts.forEach((chart, k) => {
-    const copy = chart.cloneNode(true) as SVGSVGElement;
-    copy.setAttribute("x", String(boxes[k].left - left));
-    copy.setAttribute("y", String(boxes[k].top - top));
-    const originals = [chart, ...Array.from(chart.querySelectorAll("*"))];
-    const copies = [copy, ...Array.from(copy.querySelectorAll("*"))];
-    originals.forEach((element, i) => {
-      const style = getComputedStyle(element);
-      const inline = STYLE_PROPERTIES.map((p) => `${p}:${style.getPropertyValue(p)}`).join(";");
-      copies[i].setAttribute("style", inline);
-      copies[i].removeAttribute("class");
+  const ink = charts[0] ? getComputedStyle(charts[0]).color || "#222" : "#222";
+  const line = (content: string, y: number, size: number, weight = "400") => {
+    const element = document.createElementNS(NS, "text");
+    element.setAttribute("x", "4");
+    element.setAttribute("y", String(y));
+    element.setAttribute("style", `fill:${ink};font-family:sans-serif;font-size:${size}px;font-weight:${weight}`);
+    element.textContent = content;
+    out.appendChild(element);
+  };
+  if (text) {
+    line(text.title, 18, 15, "600");
+    line(text.subtitle, 36, 11);
+  }
+  // The selection is the page's state, not the result's: styles are read without it.
+  const selected = charts.flatMap((chart) => Array.from(chart.querySelectorAll(".aefi-selected-row")));
+  selected.forEach((element) => element.classList.remove("aefi-selected-row"));
+  try {
+    charts.forEach((chart, k) => {
+      const copy = chart.cloneNode(true) as SVGSVGElement;
+      copy.setAttribute("x", String(boxes[k].left - left));
+      copy.setAttribute("y", String(boxes[k].top - top + offset));
+      const originals = [chart, ...Array.from(chart.querySelectorAll("*"))];
+      const copies = [copy, ...Array.from(copy.querySelectorAll("*"))];
+      originals.forEach((element, i) => {
+        const style = getComputedStyle(element);
+        const inline = STYLE_PROPERTIES.map((p) => `${p}:${style.getPropertyValue(p)}`).join(";");
+        copies[i].setAttribute("style", inline);
+      });
+      for (const element of copy.querySelectorAll('[data-pinned="yes"], .aefi-pin-note, .aefi-dot-selected, .aefi-dot-label')) element.remove();
+      for (const element of copy.querySelectorAll("*")) element.removeAttribute("class");
+      copy.removeAttribute("class");
+      out.appendChild(copy);
     });
-    out.appendChild(copy);
-  });
+  } finally {
+    selected.forEach((element) => element.classList.add("aefi-selected-row"));
+  }
+  legend.forEach((content, i) => line(content, offset + chartsHeight + 8 + (i + 1) * LEGEND_LINE - 3, 10));
   return new XMLSerializer().serializeToString(out);
 }
 

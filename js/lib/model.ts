@@ -21,7 +21,8 @@ export type KernelMessage =
   | { type: "groups"; mode: "none" | "custom" }
   | { type: "groups"; mode: "auto"; threshold?: number }
   | { type: "compare_pair"; x: string; y: string }
-  | { type: "latent_dim"; index: number };
+  | { type: "latent_dim"; index: number }
+  | { type: "hello" };
 
 /** The kernel's four views (the `view` trait decides which is drawn). */
 export type ViewName = "importance" | "compare" | "outputs" | "latent";

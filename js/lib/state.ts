@@ -25,6 +25,9 @@ import {
 import type { ViewName, WidgetModel } from "./model";
 import { decodeFrame, decodeInt32, toBytes, type Frame } from "./protocol";
 import { NameIndex } from "./search";
+import { readWhy, type Why } from "./matrix";
+import { readRuns, type RunLine } from "./runline";
+import { separation, type Separation } from "./uncertainty";
 
 export interface Progress {
   done: number;
@@ -48,7 +51,11 @@ export interface ViewState {
   /** The selected feature when it has a value but is not among `top` (drawn as an extra row
    * below them, so the pick stays visible), else -1. */
   pinned: number;
+  /** How the intervals separate the top rows from the rest (see uncertainty.ts). */
+  separation: Separation;
   progress: Progress;
+  /** One header line per run on screen (empty from a kernel that sends none). */
+  runs: RunLine[];
   status: string;
   header: Record<string, unknown>;
   labels: Labels;
@@ -75,6 +82,8 @@ export interface ViewState {
   compareNote: string;
   heatmapNote: string;
   latentTop: LatentTop | null;
+  /** The compare view's "why do they disagree?" for the selection (null without one). */
+  why: Why | null;
 }
 
 const noProgress: Progress = {
@@ -167,6 +176,7 @@ export class StateReader {
       () => rankedFrame(get("summary"), get("repeat_rows"), get("repeats"), nFeatures, nRepeats, topN),
     );
     const { frame, top, evaluated } = ranked;
+    const separated = this.cached("separation", [frame, top], () => separation(frame, top));
     const selected = text(model.get("selected_feature"));
     const chosen = this.index.indexOf(selected);
     const pinned = chosen >= 0 && !top.includes(chosen) && frame.nDone[chosen] > 0 ? chosen : -1;
@@ -182,7 +192,9 @@ export class StateReader {
       top,
       evaluated,
       pinned,
+      separation: separated,
       progress: { ...noProgress, ...(typeof progress === "object" ? progress : {}) },
+      runs: this.cached("runs", [get("runs")], () => readRuns(get("runs"))),
       status: text(model.get("status")),
       header: (model.get("header") as Record<string, unknown>) ?? {},
       labels: this.labels,
@@ -207,6 +219,7 @@ export class StateReader {
         readHeatmap(get("heatmap"), get("heatmap_values"), nFeatures)),
       compareNote: noteOf(get("compare")),
       heatmapNote: noteOf(get("heatmap")),
+      why: this.cached("why", [get("why")], () => readWhy(get("why"))),
       latentTop: this.cached("latent_top", [get("latent_top"), this.index], () =>
         readLatentTop(get("latent_top"), nFeatures)),
     };

@@ -1,4 +1,5 @@
-/** Bar chart: each top feature's share of the total importance, in percent, with 95 % CI whiskers. */
+/** Bar chart: each top feature's share of the total importance, in percent, with 95 % CI whiskers;
+ * bars whose interval cannot separate them from the features below are greyed (uncertainty.ts). */
 
 import { AXIS_HEIGHT, MARGIN_RIGHT, ROW_HEIGHT, chartHeight, chartRows, drawAxis, featureRow, rowCentre, rowsSpan, type ChartLayout } from "../lib/chart";
 import { Redraw, setSize, svg } from "../lib/dom";
@@ -8,6 +9,7 @@ import type { Send } from "../lib/model";
 import { linearScale, valueDomain } from "../lib/scales";
 import type { ViewState } from "../lib/state";
 import { rankOrder, ranks } from "../lib/topn";
+import { intervalOf, rankRangeText } from "../lib/uncertainty";
 
 /** "selected · rank #523" in the gap above a pinned row (the pick outside the top N). */
 export function pinNote(draw: Redraw, root: SVGSVGElement, state: ViewState, row: number): void {
@@ -64,19 +66,31 @@ export class BarsView {
     const all = state.evaluated >= index.names.length;
     const over = all ? "of total importance" : `among the ${state.evaluated.toLocaleString("en-US")} evaluated`;
     const label = percent ? `share ${over}, %` : `mean ${labels.valueLabel}`;
-    const values = rows.flatMap(({ feature: i }) => [frame.ciLow[i] * factor, frame.ciHigh[i] * factor, frame.mean[i] * factor]);
+    const values = rows.flatMap(({ feature: i }) => {
+      const interval = intervalOf(frame, i);
+      return interval ? [interval.low * factor, interval.high * factor, frame.mean[i] * factor] : [frame.mean[i] * factor];
+    });
     const x = linearScale(valueDomain(values), [layout.labelWidth, layout.width - MARGIN_RIGHT]);
     drawAxis(draw, this.root, x, span, label, layout.measure);
     const settled = state.settled ?? new Int8Array(0);
-    rows.forEach(({ feature, row, pinned }) => {
+    const { clear, rankRange } = state.separation;
+    rows.forEach(({ feature, row, pinned }, k) => {
       const name = index.names[feature];
       const mean = frame.mean[feature];
       const n = frame.nDone[feature];
+      const interval = intervalOf(frame, feature);
+      // Rows of the top N whose place in it the intervals do not establish (the pinned row is
+      // outside the top N anyway).
+      const tied = !pinned && !clear[k];
+      const place = pinned || !interval ? "" :
+        `\nranks its interval allows: ${rankRangeText(rankRange[k])}` +
+        (tied ? ` (within noise of features outside the top ${top.length})` : ` (clearly in the top ${top.length})`);
       const tooltip =
         `${name}\nshare ${formatPercent(mean / total)}${all ? "" : " (of the evaluated)"}` +
         `\nmean ${labels.value} ${formatNumber(mean)}` +
-        (n > 1 ? `, 95 % CI [${formatNumber(frame.ciLow[feature])}, ${formatNumber(frame.ciHigh[feature])}]` : "") +
-        ` · ${countOf(n, labels.axis)}${n === 1 ? " (no interval yet)" : ""}` +
+        (interval ? `, 95 % CI [${formatNumber(interval.low)}, ${formatNumber(interval.high)}]` : "") +
+        ` · ${countOf(n, labels.axis)}${interval ? "" : ` (no interval until a second ${labels.axis})`}` +
+        place +
         settledLine(settled[feature] ?? 0, state.certified?.k ?? null) +
         membersLine(state.members.get(name));
       const group = featureRow(
@@ -88,6 +102,7 @@ export class BarsView {
           row,
           layout,
           selected: name === state.selected,
+          pinned,
           settled: settled[feature] ? (settled[feature] > 0 ? "inside" : "outside") : undefined,
         },
         tooltip,
@@ -106,16 +121,19 @@ export class BarsView {
       draw.svg("rect", {
         // One estimate: a lighter bar and no whisker, not a zero-width interval.
         // Settled outside the top k: faded, the race has stopped spending time on it.
-        class: `aefi-bar-rect${n > 1 ? "" : " aefi-single"}${settled[feature] < 0 ? " aefi-settled-out" : ""}`,
+        // Within noise of the features below: grey (uncertainty.ts says why not a band).
+        class: `aefi-bar-rect${interval ? "" : " aefi-single"}${tied ? " aefi-tied" : ""}${settled[feature] < 0 ? " aefi-settled-out" : ""}`,
+        "data-interval": interval ? "yes" : "no",
+        "data-tied": tied ? "yes" : "no",
         x: x0,
         y: y - ROW_HEIGHT * 0.35,
         width: Math.max(1, Math.abs(x(value) - x(0))),
         height: ROW_HEIGHT * 0.7,
       }, group);
-      const lo = frame.ciLow[feature] * factor;
-      const hi = frame.ciHigh[feature] * factor;
-      if (n > 1 && Number.isFinite(lo) && Number.isFinite(hi) && hi > lo) {
-        draw.svg("line", { class: "aefi-whisker", x1: x(lo), x2: x(hi), y1: y, y2: y }, group);
+      if (interval) {
+        const lo = interval.low * factor;
+        const hi = interval.high * factor;
+        draw.svg("line", { class: "aefi-whisker", "data-testid": "aefi-whisker", x1: x(lo), x2: x(hi), y1: y, y2: y }, group);
         for (const end of [lo, hi]) {
           draw.svg("line", { class: "aefi-whisker", x1: x(end), x2: x(end), y1: y - 4, y2: y + 4 }, group);
         }

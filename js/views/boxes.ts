@@ -34,7 +34,7 @@ export class BoxesView {
     // The unit last, so a narrow chart breaks the title before it.
     const unit = labels.unit ? ` (${labels.unit})` : "";
     drawAxis(draw, this.root, x, span, `${labels.value} per ${labels.axis}${unit}`, layout.measure);
-    rows.forEach(({ feature, row }, k) => {
+    rows.forEach(({ feature, row, pinned }, k) => {
       const name = index.names[feature];
       const values = perFeature[k];
       const stats = boxStats(values);
@@ -49,7 +49,7 @@ export class BoxesView {
       const group = featureRow(
         draw,
         this.root,
-        { testid: "aefi-box", name, row, layout, selected: name === state.selected },
+        { testid: "aefi-box", name, row, layout, selected: name === state.selected, pinned },
         tooltip,
         () => this.send({ type: "select", index: feature }),
       );

@@ -8,6 +8,8 @@ import type { ChartLayout } from "../lib/chart";
 import { html, setText } from "../lib/dom";
 import type { Send } from "../lib/model";
 import type { ViewState } from "../lib/state";
+import { legendText, type Drawn } from "../lib/legend";
+import { intervalOf } from "../lib/uncertainty";
 import { canonicalFont, canvasMeasure, type Measure } from "../lib/text";
 import { BarsView } from "./bars";
 import { BoxesView, MAX_DOTS } from "./boxes";
@@ -40,6 +42,23 @@ export function chartLayouts(
     stacked: false,
     bars: { width: barsWidth, labelWidth, measure },
     boxes: { width: width - GAP - barsWidth, labelWidth: 0, measure },
+  };
+}
+
+/** The marks the charts draw for `state`, for the legend (it names no mark that is absent). */
+export function drawnMarks(state: ViewState): Drawn {
+  const rows = state.pinned >= 0 ? [...state.top, state.pinned] : state.top;
+  const withInterval = rows.filter((i) => intervalOf(state.frame, i) !== null).length;
+  return {
+    axis: state.labels.axis,
+    whiskers: withInterval > 0,
+    single: withInterval < rows.length,
+    tied: state.separation.clear.some((clear) => !clear),
+    topN: state.top.length,
+    boxes: rows.some((i) => state.frame.nDone[i] >= 2),
+    maxDots: MAX_DOTS,
+    raceK: state.settled ? (state.certified?.k ?? state.top.length) : null,
+    groups: state.members.size > 0,
   };
 }
 
@@ -136,16 +155,7 @@ export class ChartsView {
     this.root.classList.toggle("aefi-stacked", layout.stacked);
     this.bars.update(state, layout.bars);
     this.boxes.update(state, layout.boxes);
-    const axis = state.labels.axis;
-    setText(
-      this.legend,
-      `Bars: mean share, whiskers: 95 % interval of the mean. ` +
-      `Boxes: middle half of the ${axis}s, line: median, whiskers: to 1.5 × the box length, ` +
-      `dots: single ${axis}s (only those beyond the whiskers when there are more than ${MAX_DOTS}). ` +
-      (state.settled ? `✓: settled in the top ${state.certified?.k ?? "k"}; faded bar: settled outside it. ` : "") +
-      (state.members.size > 0 ? `Rows may be groups of correlated features: hover for the members. ` : "") +
-      `Click a row to inspect it.`,
-    );
+    setText(this.legend, legendText(drawnMarks(state)));
   }
 
   dispose(): void {

@@ -1,12 +1,14 @@
 /**
- * Compare view: how much the methods agree. A table of every pair of runs (Spearman's rho of
- * the means, overlap of the top k), the pair to plot, and a scatter of one run's means against
- * the other's per unit (hover for the name and both values, click to select).
+ * Compare view: how much the methods agree. A method x method matrix (Spearman's rho of the
+ * means, overlap of the top k; click a cell to plot that pair), a scatter of one run's means
+ * against the other's per unit (hover for the name and both values, click to select), and for
+ * the selected unit a short "why do they disagree?" drawn from the data (disagreement.py).
  */
 
 import { clear, html, svg } from "../lib/dom";
 import { formatNumber } from "../lib/format";
-import { comparePairs, formatRho, type Compare } from "../lib/methods";
+import { matrixCells } from "../lib/matrix";
+import type { Compare } from "../lib/methods";
 import type { Send } from "../lib/model";
 import { axisScale, nearestPoint, type AxisScale } from "../lib/scatter";
 import type { ViewState } from "../lib/state";
@@ -44,6 +46,7 @@ export class CompareView {
   readonly scatter: SVGSVGElement;
   private readonly legend: HTMLElement;
   private readonly note: HTMLElement;
+  private readonly why: HTMLElement;
   private readonly tooltip: Tooltip;
   private drawnKey: unknown[] = [];
   private last: ViewState | null = null;
@@ -68,6 +71,7 @@ export class CompareView {
     this.scatter = svg("svg", { class: "aefi-chart aefi-scatter", "data-testid": "aefi-scatter" }, this.plotBox);
     this.legend = html("div", { class: "aefi-legend aefi-muted", "data-testid": "aefi-compare-legend" }, this.plotBox);
     this.note = html("div", { class: "aefi-muted aefi-note", "data-testid": "aefi-compare-note" }, this.root);
+    this.why = html("div", { class: "aefi-why", "data-testid": "aefi-why" }, this.root);
     this.tooltip = new Tooltip(this.plotBox);
     this.scatter.addEventListener("mousemove", (event) => this.hover(event));
     this.scatter.addEventListener("mouseleave", () => this.tooltip.hide());
@@ -116,16 +120,18 @@ export class CompareView {
       clear(this.legend);
       this.note.textContent =
         state.compareNote || "Waiting for the comparison: it needs at least two runs with results over the same units.";
+      clear(this.why);
       this.drawnKey = [];
       return;
     }
     this.note.textContent = compare.note;
+    this.drawWhy(state);
     this.fillSelect(this.xSelect, compare, compare.x);
     this.fillSelect(this.ySelect, compare, compare.y);
     this.drawTable(compare);
     const width = this.plotBox.clientWidth;
     if (width === 0) return; // hidden: drawn when shown (the observer calls back)
-    const key = [compare, state.comparePoints, state.selected, state.index, width];
+    const key = [compare, state.comparePoints, state.selected, state.index, width, state.why];
     if (key.every((value, i) => value === this.drawnKey[i])) return;
     this.drawnKey = key;
     this.drawScatter(state, compare, width);
@@ -141,23 +147,44 @@ export class CompareView {
 
   private drawTable(compare: Compare): void {
     clear(this.table);
+    this.table.classList.add("aefi-matrix");
     const head = html("tr", {}, html("thead", {}, this.table));
-    for (const title of ["method", "compared with", "Spearman ρ", `top-${compare.k} overlap`]) html("th", {}, head, title);
+    html("th", { class: "aefi-matrix-corner" }, head, `ρ, top-${compare.k} overlap`);
+    for (const title of compare.titles) html("th", { class: "aefi-matrix-head", title }, head, title);
     const body = html("tbody", {}, this.table);
-    for (const pair of comparePairs(compare)) {
-      const current = (pair.x === compare.x && pair.y === compare.y) || (pair.x === compare.y && pair.y === compare.x);
-      const row = html("tr", {
-        class: current ? "aefi-table-row aefi-current" : "aefi-table-row",
-        "data-testid": "aefi-compare-pair",
-        "data-x": pair.x,
-        "data-y": pair.y,
-        title: "Plot this pair",
-      }, body);
-      html("td", {}, row, pair.xTitle);
-      html("td", {}, row, pair.yTitle);
-      html("td", { class: "aefi-number" }, row, formatRho(pair.rho));
-      html("td", { class: "aefi-number" }, row, `${pair.overlap} / ${compare.k}`);
-      row.addEventListener("click", () => this.send({ type: "compare_pair", x: pair.x, y: pair.y }));
+    matrixCells(compare).forEach((cells, i) => {
+      const row = html("tr", {}, body);
+      html("th", { class: "aefi-matrix-head", scope: "row" }, row, compare.titles[i]);
+      for (const cell of cells) {
+        const current = (cell.x === compare.x && cell.y === compare.y) || (cell.x === compare.y && cell.y === compare.x);
+        const td = html("td", {
+          class: `aefi-matrix-cell aefi-agree-${cell.agreement}${current && cell.agreement !== "self" ? " aefi-current" : ""}`,
+          title: cell.title,
+          ...(cell.agreement === "self" ? {} : { "data-testid": "aefi-compare-pair", "data-x": cell.x, "data-y": cell.y }),
+        }, row);
+        html("div", { class: "aefi-number" }, td, cell.lines[0]);
+        if (cell.lines[1]) html("div", { class: "aefi-number aefi-muted" }, td, cell.lines[1]);
+        if (cell.agreement !== "self") td.addEventListener("click", () => this.send({ type: "compare_pair", x: cell.x, y: cell.y }));
+      }
+    });
+  }
+
+  /** "Why do they disagree?" for the selected unit, or how to get one. */
+  private drawWhy(state: ViewState): void {
+    clear(this.why);
+    const title = html("div", { class: "aefi-why-title" }, this.why, "Why do they disagree?");
+    const why = state.why;
+    if (!why || why.feature !== state.selected) {
+      html("div", { class: "aefi-muted" }, this.why,
+        state.selected ? "Needs the selected unit's values in two methods." : "Select a feature (click a point or a bar) to see why the methods rank it differently.");
+      return;
+    }
+    title.textContent = `Why do they disagree about ${why.feature}?`;
+    const list = html("ul", { class: "aefi-why-list" }, this.why);
+    for (const sentence of why.sentences) html("li", {}, list, sentence);
+    if (why.doc) {
+      const more = html("div", { class: "aefi-muted" }, this.why, "More: ");
+      html("a", { href: why.doc, target: "_blank", rel: "noopener" }, more, "which question each method answers (docs/methods.md)");
     }
   }
 

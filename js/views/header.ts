@@ -1,10 +1,13 @@
 /** Header: title, settings, progress (features first, then rounds), status, controls, banners. */
 
 import { clear, html, setText } from "../lib/dom";
-import { formatCount, formatDuration, formatNumber } from "../lib/format";
+import { formatCount, formatNumber } from "../lib/format";
 import type { Certified } from "../lib/methods";
 import type { Send } from "../lib/model";
+import type { Liveness } from "../lib/live";
+import { runLineText, type RunLine } from "../lib/runline";
 import type { ViewState } from "../lib/state";
+import { stabilityText } from "../lib/uncertainty";
 
 // A warning stays visible this long after it last changed.
 const WARNING_MS = 8000;
@@ -37,15 +40,55 @@ export function unitWord(state: Pick<ViewState, "members">): string {
   return state.members.size > 0 ? "units" : "features";
 }
 
+/** A line from the single-run traits, for a kernel that sends no `runs`. */
+function fallbackLine(state: ViewState): RunLine {
+  const { progress } = state;
+  return {
+    role: "shown+computing", title: state.labels.title, status: state.status || "idle", note: "",
+    done: progress.done, total: progress.total, fraction: progress.fraction,
+    rounds_done: progress.rounds_done, n_repeats: progress.n_repeats, axis: state.labels.axis,
+    evaluated: state.evaluated, n_units: state.index.names.length, elapsed_s: progress.elapsed_s,
+    eta_s: state.status === "running" ? progress.eta_s : null,
+    evals_per_s: state.status === "running" ? progress.evals_per_s : null,
+  };
+}
+
+/** The elements of one run line, in the order runLineText gives its words. */
+function runRow(parent: HTMLElement): HTMLElement {
+  const row = html("div", { class: "aefi-header-row aefi-run-line", "data-testid": "aefi-run-line" }, parent);
+  html("span", { class: "aefi-run-role" }, row);
+  html("span", { class: "aefi-run-title" }, row);
+  html("span", { class: "aefi-run-status", "data-testid": "aefi-run-status" }, row);
+  const track = html("div", { class: "aefi-progress", role: "progressbar" }, row);
+  html("div", { class: "aefi-progress-fill" }, track);
+  html("span", { class: "aefi-rounds" }, row);
+  html("span", { class: "aefi-evaluated" }, row);
+  html("span", { class: "aefi-muted aefi-run-detail", "data-testid": "aefi-run-detail" }, row);
+  return row;
+}
+
+/** The first 3 lines and at most 300 characters of an error, "…" when cut. */
+export function shortError(error: string): string {
+  const lines = error.split("\n");
+  let text = lines.slice(0, 3).join("\n");
+  if (text.length > 300) text = text.slice(0, 300);
+  return text.length < error.length ? `${text.trimEnd()} … (hover for all of it)` : text;
+}
+
+/** Three significant digits, trailing zeros kept: 1 -> "1.00", 0.285 -> "0.285". */
+export function formatMeasured(value: number): string {
+  if (!Number.isFinite(value)) return "–";
+  const magnitude = Math.abs(value);
+  if (magnitude !== 0 && (magnitude < 1e-5 || magnitude >= 1e6)) return value.toExponential(2);
+  return value.toPrecision(3);
+}
+
 export class HeaderView {
   private readonly title: HTMLElement;
   private readonly settings: HTMLElement;
-  private readonly bar: HTMLElement;
-  private readonly rounds: HTMLElement;
-  private readonly evaluated: HTMLElement;
-  private readonly evaluations: HTMLElement;
-  private readonly timing: HTMLElement;
+  private readonly lines: HTMLElement;
   private readonly certified: HTMLElement;
+  private readonly stability: HTMLElement;
   private readonly status: HTMLElement;
   private readonly pause: HTMLButtonElement;
   private readonly resume: HTMLButtonElement;
@@ -68,14 +111,10 @@ export class HeaderView {
     const top = html("div", { class: "aefi-header-row" }, root);
     this.title = html("span", { class: "aefi-title", "data-testid": "aefi-title" }, top);
     this.settings = html("span", { class: "aefi-settings", "data-testid": "aefi-settings" }, top);
-    const progressRow = html("div", { class: "aefi-header-row" }, root);
-    const track = html("div", { class: "aefi-progress", role: "progressbar" }, progressRow);
-    this.bar = html("div", { class: "aefi-progress-fill" }, track);
-    this.rounds = html("span", { class: "aefi-rounds", "data-testid": "aefi-rounds" }, progressRow);
-    this.evaluated = html("span", { class: "aefi-evaluated", "data-testid": "aefi-evaluated" }, progressRow);
-    this.evaluations = html("span", { class: "aefi-muted" }, progressRow);
-    this.timing = html("span", { class: "aefi-muted" }, progressRow);
-    this.certified = html("span", { class: "aefi-certified", "data-testid": "aefi-certified" }, progressRow);
+    this.lines = html("div", { class: "aefi-run-lines", "data-testid": "aefi-runs" }, root);
+    const summaryRow = html("div", { class: "aefi-header-row" }, root);
+    this.stability = html("span", { class: "aefi-stability", "data-testid": "aefi-stability" }, summaryRow);
+    this.certified = html("span", { class: "aefi-certified", "data-testid": "aefi-certified" }, summaryRow);
     const controls = html("div", { class: "aefi-header-row" }, root);
     this.status = html("span", { class: "aefi-status", "data-testid": "aefi-status" }, controls);
     const button = (label: string, testid: string, action: "pause" | "resume" | "stop") => {
@@ -117,28 +156,26 @@ export class HeaderView {
     this.hintTimer = setTimeout(() => (this.topHint.textContent = ""), HINT_MS);
   }
 
-  update(state: ViewState): void {
-    const { progress } = state;
+  /** A control was used on a saved picture: say what it needs (for a few seconds). */
+  needsKernel(text: string): void {
+    this.showHint(text);
+  }
+
+  update(state: ViewState, live: Liveness = "live"): void {
     setText(this.title, state.labels.title);
     this.updateSettings(state);
-    const percent = Math.round(1000 * Math.min(1, Math.max(0, progress.fraction))) / 10;
-    this.bar.style.width = `${percent}%`;
-    this.bar.parentElement?.setAttribute("aria-valuenow", String(percent));
-    setText(this.rounds, `${progress.rounds_done} / ${progress.n_repeats} rounds`);
-    // Until every feature has a first value, progress reads in features.
-    const total = state.index.names.length;
-    setText(this.evaluated, `${formatCount(state.evaluated)} of ${formatCount(total)} ${unitWord(state)} evaluated`);
-    this.evaluated.hidden = state.evaluated >= total;
-    setText(this.evaluations, `${percent}% · ${formatCount(progress.done)} / ${formatCount(progress.total)} evaluations`);
-    const rate = progress.evals_per_s ? ` · ${formatCount(progress.evals_per_s)}/s` : "";
-    setText(this.timing, `elapsed ${formatDuration(progress.elapsed_s)} · ETA ${formatDuration(progress.eta_s)}${rate}`);
+    this.updateLines(state, live === "saved");
+    this.updateStability(state);
     this.updateCertified(state);
-    setText(this.status, state.status === "cancelled" ? "stopped" : state.status || "idle");
-    this.status.dataset.status = state.status;
-    const [pause, resume, stop] = controlsEnabled(state.status);
+    const saved = live === "saved";
+    setText(this.status, saved ? "saved picture" : state.status === "cancelled" ? "stopped" : state.status || "idle");
+    this.status.dataset.status = saved ? "saved" : state.status;
+    // On a saved picture the buttons stay clickable so that a click can say what they need.
+    const [pause, resume, stop] = saved ? [true, true, true] : controlsEnabled(state.status);
     this.pause.disabled = !pause;
     this.resume.disabled = !resume;
     this.stop.disabled = !stop;
+    for (const button of [this.pause, this.resume, this.stop]) button.title = saved ? "Needs a live kernel: run the cell" : "";
     setText(this.resume, state.status === "cancelled" ? "Continue" : "Resume");
     setText(
       this.stoppedNote,
@@ -150,9 +187,57 @@ export class HeaderView {
     this.maxTopN = state.maxTopN;
     this.topN.max = String(state.maxTopN);
     if (document.activeElement !== this.topN) this.topN.value = String(state.topN);
-    setText(this.errorBanner, state.error);
+    // A long error (a traceback in the message) is cut to its first lines; all of it on hover.
+    setText(this.errorBanner, shortError(state.error));
+    this.errorBanner.title = state.error;
     this.errorBanner.hidden = !state.error;
     this.updateWarning(state);
+  }
+
+  /** One tqdm-style line per run on screen; the line of the run the controls act on carries
+   * the `aefi-rounds` / `aefi-evaluated` ids. */
+  private updateLines(state: ViewState, saved: boolean): void {
+    const lines = state.runs.length > 0 ? state.runs : [fallbackLine(state)];
+    while (this.lines.children.length > lines.length) this.lines.lastElementChild?.remove();
+    lines.forEach((line, k) => {
+      let row = this.lines.children[k] as HTMLElement | undefined;
+      if (!row) row = runRow(this.lines);
+      const words = runLineText(line, unitWord(state));
+      if (saved) {
+        // Nothing computes behind a saved picture: no ETA, and the status says what it is.
+        words.status = `saved picture (${words.status})`;
+        words.timing = "";
+      }
+      const controlled = line.role !== "shown" || lines.length === 1;
+      row.dataset.role = line.role;
+      row.dataset.status = line.status;
+      const [role, title, status, track, rounds, evaluated, detail] = Array.from(row.children) as HTMLElement[];
+      setText(role, words.role);
+      role.hidden = !words.role;
+      setText(title, words.title);
+      setText(status, words.status);
+      const fill = track.firstElementChild as HTMLElement;
+      fill.style.width = `${words.percent}%`;
+      track.setAttribute("aria-valuenow", String(words.percent));
+      setText(rounds, words.rounds);
+      rounds.dataset.testid = controlled ? "aefi-rounds" : "aefi-run-rounds";
+      setText(evaluated, words.evaluated);
+      evaluated.hidden = !words.evaluated;
+      evaluated.dataset.testid = controlled ? "aefi-evaluated" : "aefi-run-evaluated";
+      // Counts, time and what replaces what in one muted run of text that wraps as a whole.
+      setText(detail, [words.evaluations, words.timing, words.note].filter(Boolean).join(" · "));
+    });
+  }
+
+  /** The always-visible "ranking stable?" line. */
+  private updateStability(state: ViewState): void {
+    let settled = null;
+    if (state.certified && state.settled) {
+      settled = { k: state.certified.k, inside: state.certified.names.length, done: state.certified.done };
+    }
+    const text = stabilityText(state.separation, state.top.length, state.index.names.length, state.labels.axis, settled);
+    setText(this.stability, text);
+    this.stability.dataset.stable = text.startsWith("Ranking stable:") ? "yes" : "no";
   }
 
   /** "certified top-20: 14 of 20" while a top-k race runs (names on hover). */
@@ -180,7 +265,10 @@ export class HeaderView {
     };
     field(unitWord(state), formatCount(state.index.names.length));
     for (const [name, value] of Object.entries(state.header)) {
-      if (typeof value === "number") field(name, Number.isInteger(value) ? formatCount(value) : formatNumber(value));
+      // A measured value (an error) is a float even when it prints as a whole number: three
+      // significant digits ("1.00"), never a count's "1".
+      if (typeof value === "number" && name.includes("error")) field(name, formatMeasured(value));
+      else if (typeof value === "number") field(name, Number.isInteger(value) ? formatCount(value) : formatNumber(value));
       else if (typeof value === "string") field(name, value);
     }
   }

@@ -4,6 +4,7 @@ import { html, setText } from "../lib/dom";
 import { formatNumber } from "../lib/format";
 import { countOf } from "../lib/labels";
 import type { ViewState } from "../lib/state";
+import { intervalOf } from "../lib/uncertainty";
 
 export class SelectedView {
   private readonly name: HTMLElement;
@@ -24,12 +25,16 @@ export class SelectedView {
     }
     const feature = state.index.indexOf(state.selected);
     const { frame, labels } = state;
+    const interval = feature < 0 ? null : intervalOf(frame, feature);
+    // One estimate has no interval: say so rather than print "[x, x]".
+    const spread = interval
+      ? `95 % CI [${formatNumber(interval.low)}, ${formatNumber(interval.high)}]`
+      : `no interval until a second ${labels.axis}`;
     setText(
       this.detail,
-      feature < 0
-        ? ""
-        : ` · mean ${labels.valueLabel} ${formatNumber(frame.mean[feature])} ` +
-          `[${formatNumber(frame.ciLow[feature])}, ${formatNumber(frame.ciHigh[feature])}] · ` +
+      feature < 0 || !(frame.nDone[feature] > 0)
+        ? feature < 0 ? "" : " · not evaluated yet"
+        : ` · mean ${labels.valueLabel} ${formatNumber(frame.mean[feature])}, ${spread} · ` +
           countOf(frame.nDone[feature], labels.axis),
     );
   }

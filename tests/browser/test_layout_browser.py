@@ -123,6 +123,11 @@ def test_streaming_layout_and_exports_at_2000_features(lab: LabPage) -> None:
         with page.expect_download() as download:
             page.get_by_test_id(f"aefi-export-{kind}").click()
         files[kind] = download.value.path().read_bytes()
+        # Method, metric and date in the name: exports of several runs do not overwrite.
+        assert re.fullmatch(
+            rf"aefi-permutation-mse-\d{{4}}-\d\d-\d\d-(table|importance)\.{kind}",
+            download.value.suggested_filename,
+        ), download.value.suggested_filename
     table = pd.read_csv(io.BytesIO(files["csv"]))
     assert list(table.columns) == ["feature", "rank", "mean", "ci_low", "ci_high",
                                    "share_percent", "n_done"]  # fmt: skip
@@ -136,6 +141,10 @@ def test_streaming_layout_and_exports_at_2000_features(lab: LabPage) -> None:
     assert svg.tag.endswith("svg")
     texts = {t.text for t in svg.iter() if t.tag.endswith("text") and t.text}
     assert len(shown_labels) == 20 and set(shown_labels) <= texts
+    # It says what it is: title, units and interval, and the legend.
+    assert "Permutation importance" in texts
+    assert any("whiskers: 95 % interval" in t and "squared input units" in t for t in texts)
+    assert any(t.startswith("Bars: mean share") for t in texts)
     assert files["png"][:8] == b"\x89PNG\r\n\x1a\n" and len(files["png"]) > 5000
 
     # (5) search lists the best-ranked matches and says how many more; a pick outside the

@@ -73,6 +73,7 @@ def test_saved_notebook_shows_the_explorer_without_a_kernel(lab: LabPage) -> Non
         lab.run_cell(1, timeout_s=90)
         page = lab.page
         page.get_by_test_id("aefi-status").filter(has_text="done").wait_for(timeout=30_000)
+        assert page.get_by_test_id("aefi-saved-notice").is_hidden()  # live: the kernel answered
         top = json.loads(lab.output_text(1).splitlines()[0])
         page.locator(".aefi-drilldown .bqplot").first.wait_for(timeout=30_000)
         live_bars = _bars(lab)
@@ -91,8 +92,31 @@ def test_saved_notebook_shows_the_explorer_without_a_kernel(lab: LabPage) -> Non
         output = lab.cell(1).locator(".jp-OutputArea-output")
         assert "model not found" not in " ".join(output.all_inner_texts()).lower()
         assert _bars(lab) == top, "the reopened chart is not the last picture"
-        assert "done" in page.get_by_test_id("aefi-status").inner_text().lower()
+        # No kernel answers the page's hello: it says it is a saved picture (waited on, the
+        # verdict comes after the page's own timeout), and its run line what it was.
+        notice = page.get_by_test_id("aefi-saved-notice")
+        notice.filter(has_text="Saved picture").wait_for(timeout=20_000)
+        assert "run the cell to compute" in notice.inner_text().lower()
+        assert page.get_by_test_id("aefi-status").inner_text() == "saved picture"
+        assert "saved picture (done)" in page.get_by_test_id("aefi-run-line").first.inner_text()
         assert page.get_by_test_id("aefi-selected").inner_text().strip() == top[0]
+        # A control says what it needs instead of acting: the selector stays on what is shown,
+        # the bars stay the same.
+        method = page.get_by_test_id("aefi-method")
+        shown = method.input_value()
+        offered = method.locator("option").evaluate_all("(options) => options.map(o => o.value)")
+        other = next(value for value in offered if value != shown)
+        method.select_option(other)
+        hint = page.get_by_test_id("aefi-top-hint")
+        hint.filter(has_text="needs a live kernel").wait_for(timeout=5_000)
+        page.wait_for_function(
+            "(shown) => document.querySelector('[data-testid=\"aefi-method\"]').value === shown",
+            arg=shown,
+        )
+        page.get_by_test_id("aefi-pause").click()
+        hint.filter(has_text="needs a live kernel").wait_for(timeout=5_000)
+        assert _bars(lab) == top
+        lab.screenshot("saved-state-reopened-notice")
         assert lab.output_text(1).splitlines()[0] == json.dumps(top)  # no cell ran again
         # The drilldown's bqplot figures come back from their saved models as well.
         drilldown = page.locator(".aefi-drilldown .bqplot")
