@@ -299,6 +299,37 @@ def test_a_job_runs_the_method():
     assert job.snapshot().importances.shape == (5, 3)
 
 
+def test_a_run_resumed_from_a_finished_state_reports_what_the_run_did(tmp_path):
+    # Issue 21, item 3: nothing is left to compute, and the result still carries v(all) and
+    # v(empty) as the computing run reported them (it returned baseline_error=NaN without
+    # settings["loss_empty"]).
+    X = correlated_data(40, 5, seed=12)
+    keywords = {"background": 8, "seed": 2}
+    done = aefi.ShapleyImportance(_float32_ae(5), X, n_permutations=3, **keywords).run()
+    converged = aefi.ShapleyImportance(_float32_ae(5), X, tol=0.5, **keywords).run()
+    assert converged.settings["converged"] and math.isfinite(done.baseline_error)
+    saved = aefi.ImportanceResult.load(done.save(tmp_path / "done.npz"))
+    cases = [(done, 3, done), (saved, 3, done), (converged, 50, converged)]
+    for resume, cap, reference in cases:
+        again = aefi.ShapleyImportance(
+            _float32_ae(5), X, n_permutations=cap, tol=reference.settings["tol"], **keywords
+        )
+        result = again.run(resume=resume)
+        assert result.baseline_error == reference.baseline_error
+        assert result.settings["loss_empty"] == reference.settings["loss_empty"] is not None
+        np.testing.assert_array_equal(result.importances, reference.importances)
+        np.testing.assert_array_equal(result.extras["se"], reference.extras["se"])
+        assert result.complete
+
+
+def test_a_cap_whose_estimates_cannot_fit_memory_is_refused_at_construction():
+    # Issue 21, item 7: n_permutations=10**9 used to fail inside numpy with MemoryError.
+    model = _Counting(_float32_ae(6))
+    with pytest.raises(ValueError, match=r"n_permutations=1,000,000,000 for 6 features .* GiB"):
+        aefi.ShapleyImportance(model, correlated_data(30, 6), n_permutations=10**9)
+    assert model.calls == 0
+
+
 # ---------------------------------------------------------------------------- input checks
 class _Counting:
     def __init__(self, model):

@@ -40,7 +40,12 @@ from aefi_widget.engine.metrics import MetricFn
 from aefi_widget.engine.resume_checks import run_identity
 from aefi_widget.engine.runner import IncrementalMethod
 from aefi_widget.engine.session import ModelSession
-from aefi_widget.engine.shapley_inputs import all_orders, background_rows, stopping_rule
+from aefi_widget.engine.shapley_inputs import (
+    all_orders,
+    background_rows,
+    check_estimates_fit,
+    stopping_rule,
+)
 from aefi_widget.engine.shapley_loop import walks_here, walks_on_cluster
 from aefi_widget.engine.shapley_schedule import Schedule
 from aefi_widget.engine.shapley_state import ShapleyState
@@ -162,6 +167,8 @@ class ShapleyImportance(IncrementalMethod):
                     f"n_permutations='all' enumerates F! orderings: only for up to "
                     f"{MAX_UNITS_ALL} units, here {len(self.units)}; give a number instead"
                 )
+            if isinstance(n_permutations, int):
+                check_estimates_fit(n_permutations, len(self.units))
             self.background_rows, self.background_kind = background_rows(
                 background, data, names, self.seed
             )
@@ -327,6 +334,7 @@ class ShapleyImportance(IncrementalMethod):
                                      self.max_columns)  # fmt: skip
         self.schedule.update_expected(state)
         stop = self.schedule.finished(state)
+        self._prepare()  # v(empty) and v(all) for the result, as a computing run reports them
         return self._snapshot(state, state.resume_state(self.identity()),
                               self.schedule.evaluations_done(state), stop)  # fmt: skip
 
