@@ -453,3 +453,17 @@ def test_benchmark_script_runs_on_a_tiny_problem(capsys):
     assert rows[0]["aefi_columns"] >= 2 and rows[0]["sage_orderings"] > 0
     for text in ("Time to convergence", "Estimator design", "Seconds per ordering", "rank1"):
         assert text in out
+
+
+def test_peers_benchmark_runs_on_a_tiny_problem(capsys):
+    pytest.importorskip("shapiq")
+    bench = load_benchmark("bench_shapley_peers")
+    threads = torch.get_num_threads()
+    try:
+        results = bench.main(["--d", "5", "--n", "8", "--background", "4", "--columns", "2",
+                              "--seeds", "2", "--epochs", "1"])  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    table = results[5, 2]
+    assert {"aefi", "KernelSHAP"} <= set(table) and table["aefi"]["rmse"] > 0
+    assert "the best peer" in capsys.readouterr().out
