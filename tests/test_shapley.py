@@ -299,6 +299,78 @@ def test_a_job_runs_the_method():
     assert job.snapshot().importances.shape == (5, 3)
 
 
+def test_a_run_resumed_from_a_finished_state_reports_what_the_run_did(tmp_path):
+    # Issue 21, item 3: nothing is left to compute, and the result still carries v(all) and
+    # v(empty) as the computing run reported them (it returned baseline_error=NaN without
+    # settings["loss_empty"]).
+    X = correlated_data(40, 5, seed=12)
+    keywords = {"background": 8, "seed": 2}
+    done = aefi.ShapleyImportance(_float32_ae(5), X, n_permutations=3, **keywords).run()
+    converged = aefi.ShapleyImportance(_float32_ae(5), X, tol=0.5, **keywords).run()
+    assert converged.settings["converged"] and math.isfinite(done.baseline_error)
+    saved = aefi.ImportanceResult.load(done.save(tmp_path / "done.npz"))
+    cases = [(done, 3, done), (saved, 3, done), (converged, 50, converged)]
+    for resume, cap, reference in cases:
+        again = aefi.ShapleyImportance(
+            _float32_ae(5), X, n_permutations=cap, tol=reference.settings["tol"], **keywords
+        )
+        result = again.run(resume=resume)
+        assert result.baseline_error == reference.baseline_error
+        assert result.settings["loss_empty"] == reference.settings["loss_empty"] is not None
+        np.testing.assert_array_equal(result.importances, reference.importances)
+        np.testing.assert_array_equal(result.extras["se"], reference.extras["se"])
+        assert result.complete
+
+
+def test_a_cap_whose_estimates_cannot_fit_memory_is_refused_at_construction():
+    # Issue 21, item 7: n_permutations=10**9 used to fail inside numpy with MemoryError.
+    model = _Counting(_float32_ae(6))
+    with pytest.raises(ValueError, match=r"n_permutations=1,000,000,000 for 6 features .* GiB"):
+        aefi.ShapleyImportance(model, correlated_data(30, 6), n_permutations=10**9)
+    assert model.calls == 0
+
+
+def test_the_first_column_streams_an_interim_estimate_that_covers_the_exact_values(monkeypatch):
+    # Issue 23, item 3: values with an interval before a whole ordering per sample is done, with
+    # the settings' keys fixed from the first snapshot. X's rows are sorted: the samples walked
+    # first are a shuffle of all of them, so their mean is not biased by X's row order.
+    from aefi_widget.widget.payload import decode_summary, encode_result
+
+    monkeypatch.setattr(shapley_module, "_TARGET_CHUNK_SECONDS", 0.0)  # a snapshot per step
+    X = correlated_data(60, 5, seed=21)
+    X = X[np.argsort(X[:, 0])]
+    background = X[::12].copy()
+    exact, _ = exact_shapley(_float32_ae(5).double(), X, background, [[j] for j in range(5)])
+    engine = aefi.ShapleyImportance(_float32_ae(5), X, background=background, n_permutations=3,
+                                    seed=4, tol=1e-9, batch_size=8 * 16 * 2)  # fmt: skip
+    snapshots = [engine.empty_result(), *engine.increments()]
+    keys = set(snapshots[0].settings)
+    assert all(set(s.settings) == keys for s in snapshots)
+    shown = [s for s in snapshots if "interim" in s.extras]
+    first = shown[0]
+    assert first.settings["permutations_done"] == 0 and first.settings["samples_walked"] == 24
+    assert np.isnan(first.importances).all()  # the estimates proper: finished columns only
+    covered = []
+    for snapshot in shown:
+        mean, se, half, walked = snapshot.extras["interim"]
+        assert np.all(se > 0) and np.all(half > 1.9 * se)
+        covered.append(np.abs(mean - exact) <= half)
+        done = snapshot.settings["permutations_done"]
+        assert walked[0] == done + snapshot.settings["samples_walked"] / 60
+        rows = decode_summary(encode_result(snapshot, top_n=5).summary, 5)
+        np.testing.assert_allclose(rows["mean"], mean, rtol=1e-6)
+        np.testing.assert_allclose(rows["ci_high"] - rows["ci_low"], 2 * half, rtol=1e-5)
+        np.testing.assert_allclose(rows["n_done"], walked, rtol=1e-6)
+    assert np.mean(covered) >= 0.9
+    assert {s.settings["permutations_done"] for s in shown} == {0, 1}
+    final = snapshots[-1]
+    assert "interim" not in final.extras and final.importances.shape == (5, 3)
+    # The same numbers with one call per step (batches only change which walks share a call).
+    other = aefi.ShapleyImportance(_float32_ae(5), X, background=background, n_permutations=3,
+                                   seed=4, tol=1e-9, batch_size=10**6).run()  # fmt: skip
+    np.testing.assert_array_equal(other.importances, final.importances)
+
+
 # ---------------------------------------------------------------------------- input checks
 class _Counting:
     def __init__(self, model):
@@ -381,3 +453,17 @@ def test_benchmark_script_runs_on_a_tiny_problem(capsys):
     assert rows[0]["aefi_columns"] >= 2 and rows[0]["sage_orderings"] > 0
     for text in ("Time to convergence", "Estimator design", "Seconds per ordering", "rank1"):
         assert text in out
+
+
+def test_peers_benchmark_runs_on_a_tiny_problem(capsys):
+    pytest.importorskip("shapiq")
+    bench = load_benchmark("bench_shapley_peers")
+    threads = torch.get_num_threads()
+    try:
+        results = bench.main(["--d", "5", "--n", "8", "--background", "4", "--columns", "2",
+                              "--seeds", "2", "--epochs", "1"])  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    table = results[5, 2]
+    assert {"aefi", "KernelSHAP"} <= set(table) and table["aefi"]["rmse"] > 0
+    assert "the best peer" in capsys.readouterr().out

@@ -40,7 +40,12 @@ from aefi_widget.engine.metrics import MetricFn
 from aefi_widget.engine.resume_checks import run_identity
 from aefi_widget.engine.runner import IncrementalMethod
 from aefi_widget.engine.session import ModelSession
-from aefi_widget.engine.shapley_inputs import all_orders, background_rows, stopping_rule
+from aefi_widget.engine.shapley_inputs import (
+    all_orders,
+    background_rows,
+    check_estimates_fit,
+    stopping_rule,
+)
 from aefi_widget.engine.shapley_loop import walks_here, walks_on_cluster
 from aefi_widget.engine.shapley_schedule import Schedule
 from aefi_widget.engine.shapley_state import ShapleyState
@@ -162,6 +167,8 @@ class ShapleyImportance(IncrementalMethod):
                     f"n_permutations='all' enumerates F! orderings: only for up to "
                     f"{MAX_UNITS_ALL} units, here {len(self.units)}; give a number instead"
                 )
+            if isinstance(n_permutations, int):
+                check_estimates_fit(n_permutations, len(self.units))
             self.background_rows, self.background_kind = background_rows(
                 background, data, names, self.seed
             )
@@ -238,6 +245,7 @@ class ShapleyImportance(IncrementalMethod):
             "tol": self.tol,
             "antithetic": self.antithetic,
             "orderings": "all" if self.all_orders is not None else "random",
+            "sample_order": "shuffled",
             "background": self.background_kind,
             "background_rows": int(self.background_rows.shape[0]),
             "samples_per_permutation": self.n_samples,
@@ -252,8 +260,8 @@ class ShapleyImportance(IncrementalMethod):
         """Digests of the model, its outputs on probe rows, X and the settings that fix the
         numbers (the cap and ``tol`` may change between runs)."""
         if self._identity is None:
-            keep = ("method", "metric", "seed", "antithetic", "orderings", "forward_path",
-                    "fused_kernels", "dtype")  # fmt: skip
+            keep = ("method", "metric", "seed", "antithetic", "orderings", "sample_order",
+                    "forward_path", "fused_kernels", "dtype")  # fmt: skip
             self._identity = run_identity(
                 self.session.identity(), self.settings, keep, self.units,
                 background=tensor_digest([("background", self.background_rows)]),
@@ -262,7 +270,7 @@ class ShapleyImportance(IncrementalMethod):
 
     def empty_result(self) -> ImportanceResult:
         """A result with nothing computed yet (all-NaN estimates)."""
-        return self._snapshot(ShapleyState(self.n_features, self.n_samples), None, 0, False)
+        return self._snapshot(self._new_state(), None, 0, False)
 
     def compute(self, resume: ImportanceResult | None) -> Iterator[ImportanceResult]:
         """Batches of samples walked through all F steps; a snapshot about every 0.25 s."""
@@ -275,10 +283,10 @@ class ShapleyImportance(IncrementalMethod):
         client = check_client(client)
         identity = self.identity()
         if resume is None or (resume.resume is None and resume.evaluations_done == 0):
-            state = ShapleyState(self.n_features, self.n_samples)
+            state = self._new_state()
         else:
             state = ShapleyState.resumed(resume, identity, self.feature_names, self.n_samples,
-                                         self.max_columns)  # fmt: skip
+                                         self.max_columns, self.schedule.sample_order)  # fmt: skip
         self.schedule.update_expected(state)
         if self.schedule.finished(state):
             return
@@ -324,13 +332,17 @@ class ShapleyImportance(IncrementalMethod):
 
     def finished(self, resume: ImportanceResult) -> ImportanceResult:
         state = ShapleyState.resumed(resume, self.identity(), self.feature_names, self.n_samples,
-                                     self.max_columns)  # fmt: skip
+                                     self.max_columns, self.schedule.sample_order)  # fmt: skip
         self.schedule.update_expected(state)
         stop = self.schedule.finished(state)
+        self._prepare()  # v(empty) and v(all) for the result, as a computing run reports them
         return self._snapshot(state, state.resume_state(self.identity()),
                               self.schedule.evaluations_done(state), stop)  # fmt: skip
 
     # ------------------------------------------------------------------ internals
+    def _new_state(self) -> ShapleyState:
+        return ShapleyState(self.n_features, self.n_samples, self.schedule.sample_order)
+
     def _auto_call_rows(self) -> int:
         """Model rows per forward call: the session's size, on the CPU at most ~16 MiB of
         activations (but >= 4,096 rows, where wide layers multiply efficiently)."""
@@ -373,6 +385,10 @@ class ShapleyImportance(IncrementalMethod):
         empty = math.nan if self._prepared is None else float(self._prepared[3].mean())
         progress = {**state.progress(self.tol, exact=self.all_orders is not None),
                     "loss_empty": None if math.isnan(empty) else empty}  # fmt: skip
+        extras = {"se": se}
+        interim = None if final else state.interim()
+        if interim is not None:
+            extras["interim"] = interim
         return ImportanceResult(
             feature_names=self.feature_names,
             output_names=self.output_names,
@@ -384,7 +400,7 @@ class ShapleyImportance(IncrementalMethod):
             evaluations_total=max(self.evaluations_total, evaluations_done),
             elapsed_s=state.elapsed_s,
             resume=resume,
-            extras={"se": se},
+            extras=extras,
             labels={
                 "title": "Shapley values of the loss (SAGE)",
                 "value": f"Δ loss ({self.metric_name})",

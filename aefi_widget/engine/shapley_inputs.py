@@ -17,9 +17,19 @@ import torch
 from aefi_widget.engine.inputs import check_int
 from aefi_widget.engine.permutations import row_subset
 
-__all__ = ["DEFAULT_BACKGROUND_ROWS", "all_orders", "background_rows", "stopping_rule"]
+__all__ = [
+    "DEFAULT_BACKGROUND_ROWS",
+    "MAX_ESTIMATES",
+    "all_orders",
+    "background_rows",
+    "check_estimates_fit",
+    "stopping_rule",
+]
 
 DEFAULT_BACKGROUND_ROWS = 128
+# Estimates a snapshot holds (F x n_permutations float64, 1.6 GB): past this, refuse at
+# construction rather than fail inside numpy part way (the permutation method's bound).
+MAX_ESTIMATES = 200_000_000
 # The background draw's stream word (row_subset's "repeat"), apart from any repeat's subset.
 _BACKGROUND_DRAW = -1
 
@@ -77,11 +87,20 @@ def background_rows(
 def stopping_rule(n_permutations: Any, tol: Any) -> tuple[int | str | None, float]:
     """Checked ``n_permutations`` (an int >= 1, ``"all"`` or None) and ``tol`` (> 0, finite)."""
     if isinstance(n_permutations, str) and n_permutations != "all":
-        raise TypeError(
-            f"n_permutations must be an integer, 'all' or None, got {n_permutations!r}"
-        )
+        raise TypeError(f"n_permutations must be an integer, 'all' or None, got {n_permutations!r}")
     if n_permutations is not None and n_permutations != "all":
         n_permutations = check_int(n_permutations, "n_permutations", 1)
     if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not 0 < tol < math.inf:
         raise ValueError(f"tol must be a positive number (e.g. 0.025), got {tol!r}")
     return n_permutations, float(tol)
+
+
+def check_estimates_fit(n_permutations: int, n_units: int) -> None:
+    """Refuse a cap whose (F, n_permutations) float64 estimates would not fit memory."""
+    estimates = n_units * n_permutations
+    if estimates > MAX_ESTIMATES:
+        raise ValueError(
+            f"n_permutations={n_permutations:,} for {n_units:,} features needs "
+            f"{estimates * 8 / 2**30:,.1f} GiB for the estimates alone; use fewer "
+            "permutations, or n_permutations=None (until converged, tol=)"
+        )

@@ -1,7 +1,11 @@
 """Which walks the Shapley method computes next, and when its run stops.
 
-Walks are numbered in one flat order, position ``column * n + sample``; batches (here) and
-Dask tasks (on a cluster) are ranges of it, merged in that order. A run stops at the end of a
+Walks are numbered in one flat order, position ``column * n + k``, the k-th sample of a fixed
+shuffle of the n samples (``sample_order``, from the seed); batches (here) and Dask tasks (on a
+cluster) are ranges of it, merged in that order. The shuffle makes the samples walked so far in a
+column a simple random sample of all n, whatever the order of X's rows, so their mean is an
+honest interim estimate (:meth:`ShapleyState.interim`); the first column's batches grow from
+20 samples, so that estimate comes after one batch. A run stops at the end of a
 column: at the cap, or (random orderings) once converged. Because every walk's numbers are
 independent of the walks that share its calls, how the order is cut never changes the numbers.
 """
@@ -15,9 +19,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from aefi_widget.engine.permutations import permutations
-from aefi_widget.engine.shapley_state import ShapleyState
+from aefi_widget.engine.shapley_state import MIN_INTERIM_SAMPLES, ShapleyState
 
-__all__ = ["Schedule"]
+__all__ = ["Schedule", "sample_order"]
 
 
 @dataclass
@@ -39,9 +43,11 @@ class Schedule:
     tol: float
     samples_per_batch: int
     expected_columns: int = field(init=False)
+    sample_order: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         self.expected_columns = min(2, self.max_columns)
+        self.sample_order = sample_order(self.seed, self.n_samples)
 
     @property
     def exact(self) -> bool:
@@ -67,6 +73,8 @@ class Schedule:
         columns beyond the one where it stops are computed in vain (and dropped)."""
         n, column, sample = self.n_samples, state.column, state.sample
         span = self.samples_per_batch
+        if column == 0:  # 20, 20, 40, 80, ... samples: a first interim estimate after one batch
+            span = min(span, max(MIN_INTERIM_SAMPLES, sample))
         if not self.exact:
             span = min(span, max(n - sample, (self.expected_columns - column) * n - sample))
         start = column * n + sample
@@ -75,7 +83,7 @@ class Schedule:
     def walks(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """Columns and samples (K,) of flat positions ``[start, stop)``."""
         flat = np.arange(start, stop)
-        return flat // self.n_samples, flat % self.n_samples
+        return flat // self.n_samples, self.sample_order[flat % self.n_samples]
 
     def tasks(self, state: ShapleyState, span: int) -> Iterator[tuple[int, int]]:
         """Flat ranges ``(start, stop)`` of ``span`` walks from the state's position to the cap
@@ -91,7 +99,7 @@ class Schedule:
         (columns computed beyond the stopping one are dropped)."""
         for column in np.unique(columns):
             where = np.flatnonzero(columns == column)
-            if state.absorb(int(samples[where[0]]), values[where]):
+            if state.absorb(samples[where], values[where]):
                 self.update_expected(state)
                 if self.finished(state):
                     return True
@@ -118,3 +126,9 @@ class Schedule:
         """Sample-coalitions evaluated up to the state's position (walks x F)."""
         walks = (state.column * self.n_samples + state.sample) * (2 if self.antithetic else 1)
         return walks * self.n_units
+
+
+def sample_order(seed: int, n_samples: int) -> np.ndarray:
+    """The (n,) int64 order in which every column walks the samples: a shuffle from ``seed``
+    (stream word -1, apart from every column's orderings)."""
+    return permutations(seed, -1, np.zeros(1, dtype=np.int64), n_samples)[0]

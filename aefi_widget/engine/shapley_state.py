@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from aefi_widget._stats import t_quantile_975
 from aefi_widget.engine.resume_checks import check_same_run
 from aefi_widget.result import ImportanceResult, ResumeState
 
@@ -28,6 +29,9 @@ __all__ = ["ShapleyState"]
 
 # Degrees of freedom of the variance estimate, n (R - 1), before convergence is judged.
 MIN_DEGREES_OF_FREEDOM = 20
+# Samples walked before the first column's interim estimate is shown: a loss's contributions are
+# skewed, and t intervals from 2-4 of them missed the exact values by up to 37 SE (measured).
+MIN_INTERIM_SAMPLES = 20
 _WHAT = {
     "model": "the model's parameters",
     "outputs": "the model's outputs on the first rows of X",
@@ -45,13 +49,17 @@ def _in_order(start: np.ndarray, rows: np.ndarray) -> np.ndarray:
 class ShapleyState:
     """Mutable accumulators of one run; snapshots copy out of it.
 
-    ``values`` holds the finished columns (each (F,)); the next batch starts at sample
-    ``sample`` of column ``column`` (= len(values)); ``column_values`` (n, F) holds the column's
-    per-sample contributions so far (zero from row ``sample`` on).
+    ``values`` holds the finished columns (each (F,)); the next batch starts at the ``sample``-th
+    sample of ``sample_order`` (n,) in column ``column`` (= len(values)); ``column_values``
+    (n, F) holds the column's per-sample contributions so far (rows indexed by sample; zero in
+    the rows of ``sample_order[sample:]``).
     """
 
-    def __init__(self, n_units: int, n_samples: int) -> None:
+    def __init__(
+        self, n_units: int, n_samples: int, sample_order: np.ndarray | None = None
+    ) -> None:
         self.n_units, self.n_samples = n_units, n_samples
+        self.sample_order = np.arange(n_samples) if sample_order is None else sample_order
         self.values: list[np.ndarray] = []
         self.sample_sums = np.zeros((n_samples, n_units))
         self.square_sums = np.zeros(n_units)
@@ -66,13 +74,13 @@ class ShapleyState:
         return len(self.values)
 
     # ------------------------------------------------------------------ accumulating
-    def absorb(self, first_sample: int, contributions: np.ndarray) -> bool:
-        """Add the (K, F) per-sample contributions of samples ``first_sample`` onward in the
-        current column; True when that finishes the column."""
-        if first_sample != self.sample:
-            raise RuntimeError("batches must arrive in sample order")
-        stop = first_sample + contributions.shape[0]
-        self.column_values[first_sample:stop] = contributions
+    def absorb(self, samples: np.ndarray, contributions: np.ndarray) -> bool:
+        """Add the (K, F) contributions of ``samples`` (K,), the next K of ``sample_order``, in
+        the current column; True when that finishes the column."""
+        stop = self.sample + len(samples)
+        if not np.array_equal(samples, self.sample_order[self.sample : stop]):
+            raise RuntimeError("batches must arrive in the schedule's sample order")
+        self.column_values[samples] = contributions
         self.sample = stop
         if stop < self.n_samples:
             return False
@@ -100,6 +108,31 @@ class ShapleyState:
         largest = float(self.se.max())
         self.ratio = 0.0 if largest == 0.0 else (largest / gap if gap > 0 else math.inf)
 
+    def interim(self) -> np.ndarray | None:
+        """(4, F) float64 estimate shown before two columns finish, or None from then on.
+
+        Rows: the mean, its standard error, the half-width of its 95 % interval (Student's t,
+        m - 1 degrees of freedom) and the columns' worth walked (R + m / n, the same for every
+        unit). In the first column, the mean over the m >= 20 samples walked so far (all n if
+        fewer; a simple random sample of the n: see ``sample_order``) and ``s / sqrt(m)`` from their
+        spread; after it, column 0 and ``s / sqrt(n)``. This SE counts the differences
+        between samples too, which the n-sample estimand does not have: conservative, most at
+        m = n, where it is replaced by the columns' SE once a second column finishes.
+        """
+        R, n = self.column, self.n_samples
+        if R >= 2 or (R == 0 and self.sample < max(2, min(MIN_INTERIM_SAMPLES, self.n_samples))):
+            return None
+        if R == 0:
+            m = self.sample
+            rows = self.column_values[np.sort(self.sample_order[:m])]
+            mean, spread = rows.mean(axis=0), rows.std(axis=0, ddof=1)
+        else:
+            m, mean = n, self.values[0]
+            spread = np.sqrt(np.clip(self.square_sums - n * mean**2, 0.0, None) / max(1, n - 1))
+        se = spread / math.sqrt(m)
+        walked = np.full(self.n_units, R + self.sample / n)
+        return np.stack([mean, se, t_quantile_975(m - 1) * se, walked])
+
     def converged(self, tol: float) -> bool:
         """max SE / (max value - min value) < tol, once the variance has enough data."""
         enough = self.n_samples * (self.column - 1) >= MIN_DEGREES_OF_FREEDOM
@@ -113,6 +146,7 @@ class ShapleyState:
         ratio = self.ratio if self.ratio is None or math.isfinite(self.ratio) else None
         return {
             "permutations_done": self.column,
+            "samples_walked": self.sample,
             "converged": bool(not exact and self.converged(tol)),
             "convergence_ratio": ratio,
         }
@@ -142,6 +176,7 @@ class ShapleyState:
         feature_names: tuple[str, ...],
         n_samples: int,
         max_columns: int,
+        sample_order: np.ndarray,
     ) -> ShapleyState:
         """Continue ``result``: the same run (the cap and tol may differ), checked first."""
         resume = check_same_run(result, "shapley", identity, feature_names, _WHAT)
@@ -162,7 +197,7 @@ class ShapleyState:
             )
         if not np.isfinite(values[:, :column]).all():
             raise ValueError("the result's importances hold inf")
-        state = cls(F, n_samples)
+        state = cls(F, n_samples, sample_order)
         state.values = [values[:, r].copy() for r in range(column)]
         shapes = {
             "sample_sums": (n_samples, F),
@@ -174,7 +209,7 @@ class ShapleyState:
             if array is None or array.shape != shape or not np.isfinite(array).all():
                 raise ValueError(f"the resume state lacks a finite {shape} array {name!r}")
             setattr(state, name, np.array(array, dtype=np.float64))
-        if state.column_values[sample:].any():
+        if state.column_values[sample_order[sample:]].any():
             raise ValueError("the resume state holds contributions of samples not yet computed")
         state.sample = sample
         state.elapsed_s = result.elapsed_s

@@ -68,13 +68,19 @@ class Payload:
         }
 
 
-def summary_rows(importances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def summary_rows(
+    importances: np.ndarray, interim: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The numbers of ``ImportanceResult.summary(sort=False)``, without pandas.
 
     Parameters
     ----------
     importances : (F, R) float64 array
         Estimates, NaN where not computed yet.
+    interim : (4, F) float64 array, optional
+        A method's estimate before its estimates carry an interval (``extras["interim"]``:
+        mean, SE, half-width of the 95 % interval, estimates' worth walked, e.g. a Shapley
+        column part way): it replaces the rows of units with fewer than two estimates.
 
     Returns
     -------
@@ -85,8 +91,26 @@ def summary_rows(importances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         Feature indices by rank (``ranking_order`` of the mean).
     """
     columns = summary_columns(importances)
+    if interim is not None and interim.shape == (4, importances.shape[0]):
+        columns = _with_interim(columns, interim)
     rows = np.stack([columns[name].astype(np.float64) for name in SUMMARY_ROWS])
     return rows, ranking_order(columns["mean"])
+
+
+def _with_interim(columns: dict[str, np.ndarray], interim: np.ndarray) -> dict[str, np.ndarray]:
+    """``columns`` with the interim estimate where fewer than two estimates are finished."""
+    use = columns["n_done"] < 2
+    mean = np.where(use, interim[0], columns["mean"])
+    positive = np.where(np.isnan(mean), 0.0, np.clip(mean, 0.0, None))
+    total = positive.sum()
+    normalized = positive / total if total > 0 else np.zeros_like(positive)
+    return {
+        "mean": mean,
+        "ci_low": np.where(use, mean - interim[2], columns["ci_low"]),
+        "ci_high": np.where(use, mean + interim[2], columns["ci_high"]),
+        "normalized": np.where(np.isnan(mean), np.nan, normalized),
+        "n_done": np.where(use, interim[3], columns["n_done"]),
+    }
 
 
 class _LastSummary:
@@ -102,7 +126,8 @@ class _LastSummary:
         # Snapshots are immutable: the same object has the same numbers.
         if entry is not None and entry[0]() is result:
             return entry[1], entry[2]
-        rows, order = summary_rows(np.asarray(result.importances))
+        interim = result.extras.get("interim")
+        rows, order = summary_rows(np.asarray(result.importances), interim)
         summary = rows.astype(_FLOAT32).tobytes()
         with self._lock:
             self._entry = (weakref.ref(result), summary, order)
