@@ -20,6 +20,7 @@ from aefi_widget.engine.probes import RowCouplingWarning
 from aefi_widget.engine.shapley import ShapleyImportance, shapley_importance
 from aefi_widget.engine.weights import weight_importance
 from aefi_widget.result import ImportanceResult
+from aefi_widget.rich_display import result_html
 from aefi_widget.snapshot_html import write_html
 
 __all__ = [
@@ -41,6 +42,8 @@ __all__ = [
     "write_html",
 ]
 __version__ = "0.1.0"
+
+ImportanceResult.html_renderer = result_html  # results draw themselves in notebooks
 
 
 def __getattr__(name: str) -> Any:

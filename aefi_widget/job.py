@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from aefi_widget.result import ImportanceResult
+from aefi_widget.rich_display import job_html
 
 __all__ = ["Job", "JobProgress", "JobStatus"]
 
@@ -370,6 +371,10 @@ class Job:
                 callback(self)
             except Exception:
                 logger.exception("Job subscriber %r raised; the job goes on", callback)
+
+    def _repr_html_(self) -> str:
+        """Rich display in notebooks: method, state, a progress bar, evaluations and ETA."""
+        return job_html(self.status, self.progress, self.snapshot().method, self.error)
 
     def __repr__(self) -> str:
         progress = self.progress
