@@ -46,6 +46,13 @@ __version__ = "0.1.0"
 ImportanceResult.html_renderer = result_html  # results draw themselves in notebooks
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext aefi_widget``: register the ``%aefi`` line magic (``%aefi --help``)."""
+    from aefi_widget.ipython_magic import register  # IPython and the widgets load only here
+
+    register(ipython)
+
+
 def __getattr__(name: str) -> Any:
     # Job and Explorer load lazily: the engine must import without Jupyter installed.
     if name == "Job":
