@@ -47,10 +47,15 @@ ImportanceResult.html_renderer = result_html  # results draw themselves in noteb
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext aefi_widget``: register the ``%aefi`` line magic (``%aefi --help``)."""
+    """``%load_ext aefi_widget``: register the ``%aefi`` line magic (``%aefi --help``) and, in
+    a Jupyter kernel, the ``aefi.jobs`` comm target that lists running jobs to the page."""
     from aefi_widget.ipython_magic import register  # IPython and the widgets load only here
 
     register(ipython)
+    if getattr(ipython, "kernel", None) is not None:  # a Jupyter kernel, not a terminal
+        from aefi_widget.job_feed import register_target
+
+        register_target()  # the page's list of running jobs (aefi.jobs comm target)
 
 
 def __getattr__(name: str) -> Any:

@@ -30,7 +30,7 @@ from typing import Any, Literal
 from aefi_widget.result import ImportanceResult
 from aefi_widget.rich_display import job_html
 
-__all__ = ["Job", "JobProgress", "JobStatus"]
+__all__ = ["Job", "JobProgress", "JobStatus", "live_jobs"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,12 @@ def _cancel_live_jobs() -> None:
 
 
 atexit.register(_cancel_live_jobs)
+
+
+def live_jobs() -> list[Job]:
+    """The jobs started in this process that something still refers to (running, paused or
+    ended), for a front end that lists them (:mod:`aefi_widget.job_feed`)."""
+    return list(_live_jobs)
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,8 @@ def test_the_magic_in_a_real_kernel() -> None:
         "ref = aefi.Explorer(model, X, n_repeats=2, seed=0, first_look=False, top=4)\n"
         "print(ex.job.wait(60) and ref.job.wait(60) and ex.result == ref.result)"
     )
-    outputs = _run([SETUP, "%load_ext aefi_widget", MAGIC, compare, "%aefi modle X"])
+    target = "import comm\nprint('aefi.jobs' in comm.get_comm_manager().targets)"
+    outputs = _run([SETUP, "%load_ext aefi_widget", MAGIC, compare, "%aefi modle X", target])
     shown = outputs[2][0]
     assert shown["output_type"] == "execute_result"
     assert "application/vnd.jupyter.widget-view+json" in shown["data"]  # the Explorer's view
@@ -150,3 +151,5 @@ def test_the_magic_in_a_real_kernel() -> None:
     assert error["text"].strip().splitlines() == [
         "UsageError: %aefi: no variable named 'modle' for the model; did you mean model?"
     ]
+    # The comm target of the page's job list (aefi_widget/job_feed.py), registered by %load_ext.
+    assert outputs[5][0]["text"].strip() == "True"
