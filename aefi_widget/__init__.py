@@ -20,6 +20,7 @@ from aefi_widget.engine.probes import RowCouplingWarning
 from aefi_widget.engine.shapley import ShapleyImportance, shapley_importance
 from aefi_widget.engine.weights import weight_importance
 from aefi_widget.result import ImportanceResult
+from aefi_widget.rich_display import result_html
 from aefi_widget.snapshot_html import write_html
 
 __all__ = [
@@ -41,6 +42,20 @@ __all__ = [
     "write_html",
 ]
 __version__ = "0.1.0"
+
+ImportanceResult.html_renderer = result_html  # results draw themselves in notebooks
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext aefi_widget``: register the ``%aefi`` line magic (``%aefi --help``) and, in
+    a Jupyter kernel, the ``aefi.jobs`` comm target that lists running jobs to the page."""
+    from aefi_widget.ipython_magic import register  # IPython and the widgets load only here
+
+    register(ipython)
+    if getattr(ipython, "kernel", None) is not None:  # a Jupyter kernel, not a terminal
+        from aefi_widget.job_feed import register_target
+
+        register_target()  # the page's list of running jobs (aefi.jobs comm target)
 
 
 def __getattr__(name: str) -> Any:

@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from aefi_widget.result import ImportanceResult
+from aefi_widget.rich_display import job_html
 
-__all__ = ["Job", "JobProgress", "JobStatus"]
+__all__ = ["Job", "JobProgress", "JobStatus", "live_jobs"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,12 @@ def _cancel_live_jobs() -> None:
 
 
 atexit.register(_cancel_live_jobs)
+
+
+def live_jobs() -> list[Job]:
+    """The jobs started in this process that something still refers to (running, paused or
+    ended), for a front end that lists them (:mod:`aefi_widget.job_feed`)."""
+    return list(_live_jobs)
 
 
 @dataclass(frozen=True)
@@ -370,6 +377,10 @@ class Job:
                 callback(self)
             except Exception:
                 logger.exception("Job subscriber %r raised; the job goes on", callback)
+
+    def _repr_html_(self) -> str:
+        """Rich display in notebooks: method, state, a progress bar, evaluations and ETA."""
+        return job_html(self.status, self.progress, self.snapshot().method, self.error)
 
     def __repr__(self) -> str:
         progress = self.progress

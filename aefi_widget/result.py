@@ -14,10 +14,10 @@ that only the method that wrote it reads.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -350,6 +350,16 @@ class ImportanceResult:
     def from_arrays(cls, arrays: Mapping[str, np.ndarray], source: str = "arrays") -> Any:
         """Rebuild a result from :meth:`to_arrays` output; ``ValueError`` when it is malformed."""
         return cls(**result_file.fields_from_arrays(arrays, source=source))
+
+    # Draws the notebook's HTML: aefi_widget.rich_display.result_html, installed by the package's
+    # __init__ (the drawing code reads results, so this module cannot import it).
+    html_renderer: ClassVar[Callable[[ImportanceResult], str] | None] = None
+
+    def _repr_html_(self) -> str | None:
+        """Rich display in notebooks: title, settings, the top 20 bars with their 95 % intervals
+        and the summary's first 10 rows (``None``, so text only, without a renderer)."""
+        renderer = ImportanceResult.html_renderer
+        return None if renderer is None else renderer(self)
 
     def __repr__(self) -> str:
         state = "complete" if self.complete else f"{self.progress:.0%} done"

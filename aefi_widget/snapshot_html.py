@@ -24,8 +24,9 @@ import pandas as pd
 from aefi_widget.display_labels import header_fields, page_labels
 from aefi_widget.engine.inputs import check_int
 from aefi_widget.result import ImportanceResult
+from aefi_widget.result_summary import ranking_order, summary_columns
 
-__all__ = ["format_number", "write_html"]
+__all__ = ["format_number", "snapshot_parts", "write_html"]
 
 # Chart geometry in CSS px: name column, value area, one row per feature.
 _LABEL_W, _PLOT_W, _ROW_H, _TOP, _BOTTOM, _RIGHT = 250, 440, 22, 28, 44, 24
@@ -213,6 +214,74 @@ def _header(result: ImportanceResult, evaluated: int) -> str:
     return f'<dl class="header" data-testid="aefi-snapshot-header">{"".join(items)}</dl>'
 
 
+def _ranked_rows(result: ImportanceResult, count: int | None) -> tuple[pd.DataFrame, int]:
+    """The first ``count`` rows of ``result.summary()`` (all when None) and how many features
+    have an estimate. Built from the summary's numpy columns for those rows only: at 20,000
+    features, the full table's pandas index of names costs more than all the drawing."""
+    columns = summary_columns(result.importances)
+    order = ranking_order(columns["mean"])  # features without an estimate last
+    picked = order if count is None else order[:count]
+    table = pd.DataFrame(
+        {name: values[picked] for name, values in columns.items()},
+        index=pd.Index([result.feature_names[i] for i in picked], dtype=object),
+    )
+    table.insert(5, "rank", np.arange(1, len(picked) + 1, dtype=np.int64))
+    return table, int(np.count_nonzero(columns["n_done"]))
+
+
+def snapshot_parts(result: ImportanceResult, *, top: int, table_rows: int | None) -> dict[str, str]:
+    """The pieces of a snapshot as HTML, shared by :func:`write_html` and the notebook's rich
+    display, which wrap them in their own headings: ``title``, ``subtitle`` (value label,
+    state, method), ``header`` (the settings as a definition list), ``caption`` (what the chart
+    shows, "" without one), ``chart`` (inline SVG, or a note) and ``tables``.
+
+    Parameters
+    ----------
+    result : ImportanceResult
+        The result to show, complete or partial (only evaluated features are charted).
+    top : int
+        Features drawn in the bar chart, by rank (1 or more).
+    table_rows : int or None
+        Rows of the summary table: None lists every feature (the charted ones first, the
+        others in a collapsed section); a number lists that many by rank and says how many
+        more there are (what keeps a notebook's display cheap at 20,000 features).
+    """
+    labels = page_labels(result)
+    wanted = None if table_rows is None else max(top, table_rows)
+    table, n_evaluated = _ranked_rows(result, wanted)  # by rank: evaluated features first
+    shown = table.iloc[: min(top, n_evaluated)]
+    title, value_label = labels["title"], labels["value_label"]
+    state = "complete" if result.complete else "partial result"
+    caption, chart = "", '<p class="note">No feature has an estimate yet.</p>'
+    if len(shown):
+        what = "evaluated features" if n_evaluated < result.n_features else "features"
+        caption = f"Top {len(shown)} of {n_evaluated:,} {what}"
+        chart = _chart(shown, value_label, title)
+    if table_rows is None:
+        rest = table.iloc[len(shown) :]
+        tables = _table(table.iloc[: len(shown)], value_label)
+        if len(rest):
+            tables += (
+                f"<details><summary>The other {len(rest):,} features</summary>"
+                f"{_table(rest, value_label)}</details>"
+            )
+    else:
+        tables = _table(table.iloc[:table_rows], value_label)
+        if result.n_features > table_rows:
+            tables += (
+                f'<p class="note">First {table_rows} of {result.n_features:,} features by rank; '
+                "<code>.summary()</code> has them all.</p>"
+            )
+    return {
+        "title": _text(title),
+        "subtitle": f"{_text(value_label)} · {_text(state)} · method {_text(labels['method'])}",
+        "header": _header(result, n_evaluated),
+        "caption": caption,
+        "chart": chart,
+        "tables": tables,
+    }
+
+
 def write_html(result: ImportanceResult, path: str | os.PathLike[str], *, top: int = 20) -> Path:
     """Write a static HTML snapshot of ``result`` to ``path`` and return its path.
 
@@ -235,33 +304,14 @@ def write_html(result: ImportanceResult, path: str | os.PathLike[str], *, top: i
     target = Path(path)
     if not target.parent.is_dir():
         raise FileNotFoundError(f"cannot write {target}: the folder {target.parent} does not exist")
-    labels = page_labels(result)
-    table = result.summary()  # by rank; features without any estimate last
-    evaluated = table[table["n_done"] > 0]
-    shown = evaluated.head(top)
-    title, value_label = labels["title"], labels["value_label"]
-    state = "complete" if result.complete else "partial result"
-    if len(shown):
-        what = "evaluated features" if len(evaluated) < result.n_features else "features"
-        chart = f'<h2 class="sub">Top {len(shown)} of {len(evaluated):,} {what}</h2>' + _chart(
-            shown, value_label, title
-        )
-    else:
-        chart = '<p class="note">No feature has an estimate yet.</p>'
-    rest = table.iloc[len(shown) :]
-    tables = _table(table.iloc[: len(shown)], value_label)
-    if len(rest):
-        tables += (
-            f"<details><summary>The other {len(rest):,} features</summary>"
-            f"{_table(rest, value_label)}</details>"
-        )
+    parts = snapshot_parts(result, top=top, table_rows=None)
     document = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_text(title)}</title><style>{_CSS}</style></head><body><main>"
-        f'<h1>{_text(title)}</h1><p class="sub">{_text(value_label)} · {_text(state)} · '
-        f"method {_text(labels['method'])}</p>{_header(result, len(evaluated))}"
-        f"{chart}{tables}</main></body></html>\n"
+        f"<title>{parts['title']}</title><style>{_CSS}</style></head><body><main>"
+        f'<h1>{parts["title"]}</h1><p class="sub">{parts["subtitle"]}</p>{parts["header"]}'
+        + (f'<h2 class="sub">{parts["caption"]}</h2>' if parts["caption"] else "")
+        + f"{parts['chart']}{parts['tables']}</main></body></html>\n"
     )
     target.write_text(document, encoding="utf-8")
     return target

@@ -14,7 +14,7 @@ from typing import Any
 # and the background colour behind it (the nearest opaque ancestor background, or the row
 # highlight rectangle a chart label sits on), as [r, g, b] in 0-255.
 TEXT_COLOURS_JS = """
-() => {
+(roots) => {
   const parse = (text) => {
     const m = text.match(/rgba?\\(([^)]+)\\)/);
     if (!m) return null;
@@ -43,9 +43,8 @@ TEXT_COLOURS_JS = """
     for (let i = stack.length - 1; i >= 0; i--) colour = over(stack[i], colour);
     return colour;
   };
-  const roots = [...document.querySelectorAll('.aefi-root, .aefi-drilldown')];
   const out = [];
-  for (const root of roots) {
+  for (const root of document.querySelectorAll(roots)) {
     for (const e of root.querySelectorAll('*')) {
       if (e.closest('button:disabled, title, [hidden]')) continue;
       const svgText = e instanceof SVGTextElement;
@@ -96,9 +95,10 @@ def is_grey(rgb: list[float], tolerance: float = 24.0) -> bool:
     return max(rgb[:3]) - min(rgb[:3]) <= tolerance
 
 
-def text_colours(page: Any) -> list[dict[str, Any]]:
-    """Every visible text element of the dashboard and drilldown with its colours."""
-    return page.evaluate(TEXT_COLOURS_JS)
+def text_colours(page: Any, roots: str = ".aefi-root, .aefi-drilldown") -> list[dict[str, Any]]:
+    """Every visible text element inside ``roots`` (a CSS selector; by default the dashboard
+    and the drilldown) with its colours."""
+    return page.evaluate(TEXT_COLOURS_JS, roots)
 
 
 # Backgrounds of the dashboard, each bqplot figure and each figure's plot area, as [r, g, b, a].
