@@ -68,4 +68,8 @@ def __getattr__(name: str) -> Any:
         from aefi_widget.widget import Explorer
 
         return Explorer
+    if name == "plot":  # matplotlib is optional: aefi.plot loads it when first used
+        import aefi_widget.plot
+
+        return aefi_widget.plot
     raise AttributeError(f"module 'aefi_widget' has no attribute {name!r}")

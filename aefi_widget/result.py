@@ -329,13 +329,22 @@ class ImportanceResult:
         """The result as named numpy arrays (no object arrays), for ``.npz`` files."""
         return result_file.to_arrays(self)
 
-    def to_anndata(self, adata: Any, key: str = "aefi") -> None:
-        """Write the per-gene summary into ``adata.var`` (columns ``{key}_mean``, ...) and the
-        settings into ``adata.uns[key]``, in place; see
+    def to_anndata(self, adata: Any, key: str = "aefi", overwrite: bool = False) -> None:
+        """Write the per-gene summary into ``adata.var`` (columns ``{key}_mean``, ...), the
+        matrices into ``adata.varm``/``varp``/``layers`` and the settings into
+        ``adata.uns[key]``, in place; existing keys raise unless ``overwrite=True``. See
         :func:`aefi_widget.result_anndata.write_to_anndata` (needs ``aefi_widget[anndata]``)."""
         from aefi_widget.result_anndata import write_to_anndata  # anndata is optional
 
-        write_to_anndata(self, adata, key)
+        write_to_anndata(self, adata, key, overwrite=overwrite)
+
+    def to_shap(self, X: Any = None) -> Any:
+        """This result as a ``shap.Explanation`` for ``shap.plots.beeswarm`` / ``bar``: one row
+        per sample for per-sample methods, one row of means (CI as bounds) otherwise. See
+        :func:`aefi_widget.result_shap.to_explanation` (needs the ``shap`` package)."""
+        from aefi_widget.result_shap import to_explanation  # shap is optional
+
+        return to_explanation(self, X)
 
     @classmethod
     def load(cls, path: str | Path) -> ImportanceResult:

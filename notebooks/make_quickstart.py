@@ -42,7 +42,7 @@ CELLS = [
     ),
     new_code_cell("explorer = aefi.Explorer(model, held_out, n_repeats=10, seed=0)\nexplorer"),
     new_markdown_cell(
-        '## `target="original"` or `target="permuted"`?\n\n'
+        "## Which target: original or permuted?\n\n"
         'With the default `target="original"`, the reconstruction of the shuffled data is '
         "compared with the **unshuffled** samples: a feature is important when the model needs "
         "it to reconstruct the data, including the feature itself. This is standard permutation "

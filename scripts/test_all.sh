@@ -73,6 +73,9 @@ failed=()
 section "ruff check"
 "$PYTHON" -m ruff check . || failed+=("ruff check")
 
+section "wheel check (build, fresh venv, import, headless Explorer, short run)"
+bash scripts/check_wheel.sh || failed+=("wheel check")
+
 section "vitest"
 # Only when the front end has unit tests (js/ is written by the widget engineers).
 if [[ -n "$(find js tests -name node_modules -prune -o -type f \

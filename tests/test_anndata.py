@@ -321,3 +321,85 @@ def test_the_explorer_reads_the_layer_for_every_method_and_names_genes(model) ->
             model, values, seed=0, feature_names=GENES))  # fmt: skip
     finally:
         explorer.close()
+
+
+# ---------------------------------------------------------------------- matrices and overwrite
+
+
+def _gene_rows(result, genes):
+    """The result row carrying each gene (its group's row for members)."""
+    unit = {m: g for g, members in result.groups.items() for m in members}
+    return [result.feature_names.index(unit.get(gene, gene)) for gene in genes]
+
+
+def test_to_anndata_writes_varp_varm_and_layers_equal_to_the_result(model, tmp_path) -> None:
+    adata, _ = _inputs()["dense"]
+    groups = {"T": ["CD3E", "NKG7"]}
+    permutation = aefi.permutation_importance(model, adata, n_repeats=2, groups=groups)
+    permutation.to_anndata(adata, key="perm")
+    rows = _gene_rows(permutation, GENES)
+    delta = permutation.delta_recon.to_numpy()
+    np.testing.assert_array_equal(adata.varp["perm_delta_recon"], delta[rows])  # outputs = genes
+
+    latent = aefi.latent_importance(model, adata, method="gradient")
+    latent.to_anndata(adata, key="lat")
+    assert adata.varm["lat_latent_map"].shape == (D, latent.extras["latent_map"].shape[1])
+    np.testing.assert_array_equal(adata.varm["lat_latent_map"], latent.extras["latent_map"])
+
+    gradient = aefi.gradient_importance(model, adata, steps=4)
+    gradient.to_anndata(adata, key="ig")
+    np.testing.assert_array_equal(adata.layers["ig_per_sample"], gradient.per_sample.to_numpy())
+    assert adata.uns["ig"]["matrices"] == ["layers/ig_per_sample"]
+
+    path = tmp_path / "matrices.h5ad"
+    adata.write_h5ad(path)
+    read = anndata.read_h5ad(path)
+    for slot, name in (("varp", "perm_delta_recon"), ("varm", "lat_latent_map"),
+                       ("layers", "ig_per_sample")):  # fmt: skip
+        np.testing.assert_array_equal(np.asarray(getattr(read, slot)[name]),
+                                      getattr(adata, slot)[name])  # fmt: skip
+
+
+def test_per_sample_layer_of_a_cell_subset_matches_cells_by_name(model) -> None:
+    adata = annotated(expression())
+    subset = adata[::3].copy()
+    result = aefi.gradient_importance(model, subset, steps=2)
+    result.to_anndata(adata, key="ig")
+    layer = adata.layers["ig_per_sample"]
+    np.testing.assert_array_equal(layer[::3], result.per_sample.to_numpy())
+    keep = np.ones(N, dtype=bool)
+    keep[::3] = False
+    assert np.isnan(layer[keep]).all()
+
+
+def test_to_anndata_never_overwrites_a_user_key_without_overwrite(model) -> None:
+    adata = annotated(expression())
+    adata.var["aefi_mean"] = 7.0  # the user's own column
+    before = adata.var.copy()
+    result = aefi.gradient_importance(model, adata, steps=2)
+    with pytest.raises(ValueError, match=r"adata\.var\['aefi_mean'\].*overwrite=True"):
+        result.to_anndata(adata)
+    pd.testing.assert_frame_equal(adata.var, before)  # nothing written
+    assert "aefi" not in adata.uns and "aefi_per_sample" not in adata.layers
+    result.to_anndata(adata, key="ig")  # another key: fine
+    with pytest.raises(ValueError, match=r"adata\.layers\['ig_per_sample'\].*uns\['ig'\]"):
+        result.to_anndata(adata, key="ig")  # again: its own keys are taken now
+
+
+def test_overwrite_replaces_and_drops_the_earlier_writes_matrices(model) -> None:
+    adata = annotated(expression())
+    aefi.gradient_importance(model, adata, steps=2).to_anndata(adata)
+    permutation = aefi.permutation_importance(model, adata, n_repeats=1, per_output=False)
+    permutation.to_anndata(adata, overwrite=True)
+    assert "aefi_per_sample" not in adata.layers  # the gradient run's layer does not linger
+    assert adata.uns["aefi"]["method"] == "permutation"
+    assert list(adata.var["aefi_rank"]) == list(permutation.summary(sort=False)["rank"])
+
+
+def test_varp_is_left_out_when_the_outputs_are_not_the_genes() -> None:
+    adata = annotated(expression())
+    result = aefi.ImportanceResult(  # a model with 3 outputs o0..o2 that are not genes
+        GENES, ["o0", "o1", "o2"], np.ones((D, 1)), 0.5, delta_sum=np.ones((D, 3))
+    )
+    result.to_anndata(adata)
+    assert len(adata.varp) == 0 and adata.uns["aefi"]["matrices"] == []
