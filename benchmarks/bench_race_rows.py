@@ -34,7 +34,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import aefi_widget as aefi  # noqa: E402
+import aefi_widget as aefi
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

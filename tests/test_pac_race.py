@@ -197,5 +197,5 @@ def test_percent_strings_and_absolute_tolerances_are_understood():
 
 def test_methods_without_racing_refuse_top_k_and_tolerance():
     model, X = _planted(d=8, n=40)
-    with pytest.raises(TypeError, match="tolerance|top_k"):
+    with pytest.raises(TypeError, match=r"tolerance|top_k"):
         aefi.ShapleyImportance(model, X, top_k=2, tolerance=0.1)
