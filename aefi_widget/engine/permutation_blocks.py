@@ -101,21 +101,26 @@ def _evaluate_call(
         weight_t = first.weight.detach().t()  # (d, h)
     if shuffles.target == "permuted":
         target = original.clone()
-    for g, (unit, _, _, _) in enumerate(granules):
-        columns = torch.as_tensor(shuffles.units[int(unit)].columns, device=device)
-        lo, hi = offsets[g], offsets[g] + len(rows[g])
-        source = torch.as_tensor(donor[lo:hi], device=device)
-        shuffled = X[source][:, columns]
-        if shuffles.target == "permuted":
-            target[lo:hi, columns] = shuffled
-        if first is None:
-            buffer[lo:hi, columns] = shuffled
-            continue
-        change = shuffled - original[lo:hi][:, columns]
-        out = buffer[lo:hi]
-        for k, column in enumerate(columns.tolist()):
-            # pre + (x_perm - x) * W[:, j], column by column: exact and call-independent.
-            out.addcmul_(change[:, k : k + 1], weight_t[column].contiguous().unsqueeze(0))
+    units = [shuffles.units[int(unit)].columns for unit in granules[:, 0]]
+    if all(len(columns) == 1 for columns in units):
+        _shuffle_single_columns(session, baseline, units, rows, offsets, index, donor, buffer,
+                                target if shuffles.target == "permuted" else None)  # fmt: skip
+    else:
+        for g, columns_of in enumerate(units):
+            columns = torch.as_tensor(columns_of, device=device)
+            lo, hi = offsets[g], offsets[g] + len(rows[g])
+            source = torch.as_tensor(donor[lo:hi], device=device)
+            shuffled = baseline.columns[columns].index_select(1, source).t()
+            if shuffles.target == "permuted":
+                target[lo:hi, columns] = shuffled
+            if first is None:
+                buffer[lo:hi, columns] = shuffled
+                continue
+            change = shuffled - original[lo:hi][:, columns]
+            out = buffer[lo:hi]
+            for k, column in enumerate(columns.tolist()):
+                # pre + (x_perm - x) * W[:, j], column by column: exact and call-independent.
+                out.addcmul_(change[:, k : k + 1], weight_t[column].contiguous().unsqueeze(0))
     recon = session.reconstruct(buffer)
     errors = torch.as_tensor(session.errors(recon, target)).to(torch.float64)
     values = (errors - baseline.errors.index_select(0, idx)).cpu().numpy()
@@ -135,3 +140,32 @@ def _evaluate_call(
         m2[g] = math.fsum((v - mean) ** 2 for v in piece)
         if moved is not None:
             delta[g] = moved[lo:hi].sum(dim=0).cpu().numpy()
+
+
+def _shuffle_single_columns(
+    session: ModelSession, baseline: Baseline, units: list, rows: list[np.ndarray],
+    offsets: list[int], index: np.ndarray, donor: np.ndarray, buffer: torch.Tensor,
+    target: torch.Tensor | None,
+) -> None:  # fmt: skip
+    """Every granule's one column shuffled in one gather per call (gap rows: column 0 of row 0
+    moved onto itself, a zero change)."""
+    device = session.device
+    column = np.zeros(len(index), dtype=np.int64)
+    for g, columns in enumerate(units):
+        column[offsets[g] : offsets[g] + len(rows[g])] = int(columns[0])
+    col = torch.as_tensor(column, device=device)
+    idx = torch.as_tensor(index, device=device)
+    src = torch.as_tensor(donor, device=device)
+    flat = baseline.columns  # (d, n)
+    shuffled = flat[col, src]
+    original = flat[col, idx]
+    at = torch.arange(len(index), device=device)
+    if target is not None:
+        target[at, col] = shuffled
+    first = session.path.first
+    if first is None:
+        buffer[at, col] = shuffled
+        return
+    weight_t = first.weight.detach().t()  # (d, h)
+    # pre + (x_perm - x) * W[:, j] per row: the rank-1 update, elementwise.
+    buffer.addcmul_((shuffled - original).unsqueeze(1), weight_t.index_select(0, col))
