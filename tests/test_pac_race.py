@@ -199,3 +199,15 @@ def test_methods_without_racing_refuse_top_k_and_tolerance():
     model, X = _planted(d=8, n=40)
     with pytest.raises(TypeError, match=r"tolerance|top_k"):
         aefi.ShapleyImportance(model, X, top_k=2, tolerance=0.1)
+
+
+def test_the_benchmark_runs_in_miniature(capsys):
+    from bench_scripts import load_benchmark
+
+    bench = load_benchmark("bench_race_rows")
+    assert bench.main(["--pac", "3"])["seeds"] == 3
+    out = bench.main(["--d", "16", "--n", "60", "--epochs", "1", "--top-k", "2",
+                      "--repeats", "2", "--reference-repeats", "2"])  # fmt: skip
+    assert out["rows"][0]["evals"] > 0
+    printed = capsys.readouterr().out
+    assert "PAC failures" in printed and "certified" in printed and "reference" in printed

@@ -101,8 +101,10 @@ def check_run_options(
         or not (0 < confidence < 1)
     ):
         raise ValueError(f"confidence must be in (0, 1), e.g. 0.95; got {confidence!r}")
-    min_repeats = check_int(3 if min_repeats is None else min_repeats, "min_repeats", 2, n_repeats)
     value, scale = check_tolerance(tolerance, tolerance_scale)
+    if value == 0 or min_repeats is not None:  # the rows race refuses min_repeats later
+        min_repeats = check_int(3 if min_repeats is None else min_repeats, "min_repeats", 2,
+                                n_repeats)  # fmt: skip
     return RunOptions(n_repeats, target, seed, batch_size, top_k, float(confidence), min_repeats,
                       value, scale)  # fmt: skip
 
