@@ -35,6 +35,13 @@ from aefi_widget.engine.permutation_options import (
 )
 from aefi_widget.engine.permutation_race import RaceSettings, settled_codes
 from aefi_widget.engine.permutation_rows import CallSums, Shuffles, evaluate_calls, round_data
+from aefi_widget.engine.permutation_rows_race import (
+    check_rows_race_options,
+    rows_race_compute,
+    rows_race_empty,
+    rows_race_finished,
+    rows_race_settings,
+)
 from aefi_widget.engine.permutation_state import RunState
 from aefi_widget.engine.plan import Plan
 from aefi_widget.engine.resume_checks import run_identity
@@ -106,10 +113,26 @@ class PermutationImportance(IncrementalMethod):
         :mod:`aefi_widget.engine.racing`) places it surely inside or outside the top k is
         settled; the run ends when the set is certified or no unsettled unit has a repeat left
         of ``n_repeats``. ``result.certified_top_k`` and ``result.settled`` say what was decided.
-    confidence : float, default 0.95
-        Probability that every settled unit is settled correctly.
-    min_repeats : int, default 3
-        Repeats a unit has before it can be settled.
+    confidence : float, optional
+        Probability that every settled unit is settled correctly (default 0.95); only with
+        ``top_k`` (refused without it).
+    min_repeats : int, optional
+        Repeats a unit has before it can be settled (default 3); only with ``top_k`` and the
+        exact race (``tolerance`` 0).
+    tolerance : float or str, optional
+        With ``top_k``: certify the top k within this tolerance instead of exactly, by the rows
+        race (:mod:`aefi_widget.engine.rows_race`): blocks of rows under each shuffle, growing
+        for undecided units. With probability >= ``confidence`` every unit settled inside has
+        an importance >= the true k-th minus the tolerance, every unit settled outside <= the
+        true (k+1)-th plus it; units a separation would cost more than ``n_repeats`` shuffles of
+        rows are reported tied (``result.extras``: ``race_tied``). A fraction of the k-th
+        importance (``0.1`` or ``"10%"``) by default: importances have no natural unit, and a
+        relative tolerance reads the same whatever the metric's scale. None or 0: the exact
+        race over whole repeats (the numbers of earlier releases). 0.1 is what the benchmarks
+        use (``benchmarks/bench_race_rows.py``). Runs locally only (no ``client``), without
+        ``max_samples``.
+    tolerance_scale : {"relative", "absolute"}, default "relative"
+        ``"absolute"``: ``tolerance`` is in the units of the importances.
     """
 
     description = "permutation importance"
@@ -135,14 +158,20 @@ class PermutationImportance(IncrementalMethod):
         checkpoint_every: float = 5.0,
         client: Any = None,
         top_k: int | None = None,
-        confidence: float = 0.95,
-        min_repeats: int = 3,
+        confidence: float | None = None,
+        min_repeats: int | None = None,
+        tolerance: float | str | None = None,
+        tolerance_scale: str = "relative",
         _forward_path: str = "auto",
     ) -> None:
         self.client = check_client(client)
         options = check_run_options(
-            n_repeats, target, seed, batch_size, per_output, top_k, confidence, min_repeats
-        )
+            n_repeats, target, seed, batch_size, per_output, top_k, confidence, min_repeats,
+            tolerance, tolerance_scale,
+        )  # fmt: skip
+        self.tolerance, self.tolerance_scale = options.tolerance, options.tolerance_scale
+        if self.tolerance > 0:
+            check_rows_race_options(self.client, max_samples, min_repeats)
         self.n_repeats, self.target, self.seed = options.n_repeats, options.target, options.seed
         batch_size, top_k = options.batch_size, options.top_k
         self.progress = bool(progress)
@@ -215,6 +244,8 @@ class PermutationImportance(IncrementalMethod):
         if self.top_k is not None:
             racing = {"top_k": self.top_k, "confidence": self.confidence,
                       "min_repeats": self.min_repeats}  # fmt: skip
+            if self.tolerance > 0:
+                racing.update(rows_race_settings(self))
         return {
             "method": "permutation",
             "metric": self.metric_name,
@@ -247,7 +278,8 @@ class PermutationImportance(IncrementalMethod):
         if self._identity is None:
             keep = ("method", "metric", "target", "seed", "max_samples", "samples_per_repeat",
                     "per_output", "forward_path", "fused_kernels", "dtype", "top_k",
-                    "confidence", "min_repeats")  # fmt: skip
+                    "confidence", "min_repeats", "tolerance", "tolerance_scale", "bound",
+                    "first_rows")  # fmt: skip
             self._identity = run_identity(self.session.identity(), self.settings, keep, self.units)
         return dict(self._identity)
 
@@ -257,6 +289,8 @@ class PermutationImportance(IncrementalMethod):
 
     def empty_result(self) -> ImportanceResult:
         """A result with nothing computed yet (all-NaN importances)."""
+        if self.tolerance > 0:
+            return rows_race_empty(self)
         return self.snapshot(RunState.fresh(self.plan(), self.n_inputs, self.per_output), None)
 
     def compute(self, resume: ImportanceResult | None) -> Iterator[ImportanceResult]:
@@ -268,6 +302,11 @@ class PermutationImportance(IncrementalMethod):
     ) -> Iterator[ImportanceResult]:
         """:meth:`compute`, with the chunks on Dask ``client`` when it is not None."""
         client = check_client(client)
+        if self.tolerance > 0:
+            if client is not None:
+                check_rows_race_options(client, None, None)
+            yield from rows_race_compute(self, resume)
+            return
         if resume is None or (resume.resume is None and resume.evaluations_done == 0):
             state = RunState.fresh(self.plan(), self.n_inputs, self.per_output)
         else:
@@ -324,6 +363,8 @@ class PermutationImportance(IncrementalMethod):
             return evaluate_calls(self.session, self.shuffles, datas, calls)
 
     def finished(self, resume: ImportanceResult) -> ImportanceResult:
+        if self.tolerance > 0:
+            return rows_race_finished(self, resume)
         state = RunState.resumed(resume, self.plan(), self.identity(), self.n_inputs,
                                  self.per_output, self.feature_names,
                                  self.race_settings())  # fmt: skip

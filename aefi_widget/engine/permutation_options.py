@@ -8,6 +8,7 @@ the per-output accumulation and the chunk size are fixed from the problem's size
 
 from __future__ import annotations
 
+import math
 import secrets
 import warnings
 from collections.abc import Mapping, Sequence
@@ -43,8 +44,9 @@ TARGET_CHUNK_SECONDS = 0.25
 class RunOptions:
     """The checked scalar options (see :class:`PermutationImportance` for their meaning).
 
-    ``seed`` is drawn when the caller passed None; ``min_repeats`` is checked only for a
-    certified top-k run (``top_k`` not None), the only kind that uses it.
+    ``seed`` is drawn when the caller passed None; ``confidence``, ``min_repeats`` and
+    ``tolerance`` belong to a certified top-k run (``top_k`` not None) and are refused without
+    one. ``tolerance`` 0 is the exact race over whole repeats; above 0 the rows race.
     """
 
     n_repeats: int
@@ -54,6 +56,8 @@ class RunOptions:
     top_k: int | None
     confidence: float
     min_repeats: int
+    tolerance: float = 0.0
+    tolerance_scale: str = "relative"
 
 
 def check_run_options(
@@ -63,8 +67,10 @@ def check_run_options(
     batch_size: int | None,
     per_output: bool | str,
     top_k: int | None,
-    confidence: float,
-    min_repeats: int,
+    confidence: float | None,
+    min_repeats: int | None,
+    tolerance: float | str | None = None,
+    tolerance_scale: str = "relative",
 ) -> RunOptions:
     """The scalar options checked, in the order of the signature; TypeError/ValueError names the
     bad option and its allowed values."""
@@ -78,16 +84,66 @@ def check_run_options(
         batch_size = check_int(batch_size, "batch_size", 1)
     if per_output not in (True, False, "always"):
         raise ValueError(f"per_output must be True, False or 'always', got {per_output!r}")
-    if top_k is not None:
-        top_k = check_int(top_k, "top_k", 1)
-        if (
-            isinstance(confidence, bool)
-            or not isinstance(confidence, int | float)
-            or not (0 < confidence < 1)
-        ):
-            raise ValueError(f"confidence must be in (0, 1), e.g. 0.95; got {confidence!r}")
-        min_repeats = check_int(min_repeats, "min_repeats", 2, n_repeats)
-    return RunOptions(n_repeats, target, seed, batch_size, top_k, float(confidence), min_repeats)
+    if top_k is None:
+        given = [name for name, value in (("confidence", confidence), ("min_repeats",
+                 min_repeats), ("tolerance", tolerance)) if value is not None]  # fmt: skip
+        if given:
+            raise ValueError(
+                f"{' and '.join(given)} apply only to a certified top-k run; pass top_k= (the "
+                f"number of units to certify) or drop {' and '.join(given)}"
+            )
+        return RunOptions(n_repeats, target, seed, batch_size, None, 0.95, 3)
+    top_k = check_int(top_k, "top_k", 1)
+    confidence = 0.95 if confidence is None else confidence
+    if (
+        isinstance(confidence, bool)
+        or not isinstance(confidence, int | float)
+        or not (0 < confidence < 1)
+    ):
+        raise ValueError(f"confidence must be in (0, 1), e.g. 0.95; got {confidence!r}")
+    value, scale = check_tolerance(tolerance, tolerance_scale)
+    if value == 0 or min_repeats is not None:  # the rows race refuses min_repeats later
+        min_repeats = check_int(3 if min_repeats is None else min_repeats, "min_repeats", 2,
+                                n_repeats)  # fmt: skip
+    return RunOptions(n_repeats, target, seed, batch_size, top_k, float(confidence), min_repeats,
+                      value, scale)  # fmt: skip
+
+
+def check_tolerance(tolerance: float | str | None, scale: str) -> tuple[float, str]:
+    """``(value, scale)``: a number >= 0 or a percentage string such as ``"10%"`` (relative
+    only); None is 0 (the exact race)."""
+    if scale not in ("relative", "absolute"):
+        raise ValueError(f"tolerance_scale must be 'relative' or 'absolute'; got {scale!r}")
+    if tolerance is None:
+        return 0.0, scale
+    if isinstance(tolerance, str):
+        text = tolerance.strip()
+        number = None
+        if text.endswith("%") and scale == "relative":
+            try:
+                number = float(text[:-1]) / 100.0
+            except ValueError:
+                number = None
+        if number is None:
+            raise ValueError(
+                f"tolerance must be a number >= 0 (a fraction of the k-th importance, e.g. 0.1) "
+                f"or a percentage such as '10%'; got {tolerance!r}"
+            )
+        tolerance = number
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float):
+        raise TypeError(f"tolerance must be a number >= 0 or a string like '10%'; got "
+                        f"{tolerance!r}")  # fmt: skip
+    if not math.isfinite(tolerance) or tolerance < 0:
+        raise ValueError(
+            f"tolerance must be finite and >= 0 (0: the exact race; 0.1: within 10 % of the "
+            f"k-th importance); got {tolerance!r}"
+        )
+    if scale == "relative" and tolerance >= 1:
+        raise ValueError(
+            f"a relative tolerance must be below 1 (a fraction of the k-th importance); got "
+            f"{tolerance!r}; pass tolerance_scale='absolute' for an absolute one"
+        )
+    return float(tolerance), scale
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["normalize_seed", "permutation", "permutations", "permutations_of_pairs", "row_subset"]
+__all__ = ["normalize_seed", "permutation", "permutations", "permutations_of_pairs", "row_orders",
+           "row_subset"]  # fmt: skip
 
 _MASK64 = (1 << 64) - 1
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _STREAM_PERMUTATION = 1
 _STREAM_SUBSET = 2
+_STREAM_ROW_ORDER = 3
 
 
 def normalize_seed(seed: int) -> int:
@@ -89,3 +91,17 @@ def row_subset(seed: int, repeat: int, n: int, m: int) -> np.ndarray:
         return np.arange(n, dtype=np.int64)
     keys = _uniform_keys(_key(normalize_seed(seed), _STREAM_SUBSET, repeat), n)
     return np.sort(np.argsort(keys, kind="stable")[:m]).astype(np.int64)
+
+
+def row_orders(seed: int, repeats: np.ndarray, units: np.ndarray, n: int) -> np.ndarray:
+    """The order in which a rows race visits the n rows of ``unit`` under the shuffle of
+    ``repeat``, for every pair of ``repeats`` and ``units`` (same shape (k,)): (k, n) int64.
+
+    A stream of its own (not the shuffle's), so the rows visited and their donors
+    (``permutation(seed, repeat, unit, n)[row]``) are independent; a prefix of the order is a
+    sample of rows drawn without replacement, and any block of it can be recomputed alone.
+    """
+    per_repeat = _keys((normalize_seed(seed), _STREAM_ROW_ORDER), repeats)
+    with np.errstate(over="ignore"):
+        keys = _splitmix64(per_repeat ^ np.asarray(units, dtype=np.int64).astype(np.uint64))
+    return np.argsort(_uniform_keys(keys, n), axis=1, kind="stable").astype(np.int64)
