@@ -200,7 +200,7 @@ def evaluate_calls(
     delta_sums: list[np.ndarray] | None = [] if shuffles.per_output else None
     scratch = Scratch(session.n_inputs, session.device)
     for call in calls:
-        packed = evaluate_packed_call(session, shuffles, datas, call)
+        packed = evaluate_packed_call(session, shuffles, datas, call, scratch)
         if packed is not None:  # whole units of packed rounds: a few large operations
             evaluated.extend(packed.segments)
             error_sums.extend(packed.error_sums)
