@@ -2,11 +2,12 @@
 
 Usage::
 
-    python benchmarks/bench_small.py --quick         # iris (short) + d=200, 1 repeat: < 1 minute
-    python benchmarks/bench_small.py --skip-d1000    # iris + d=200: about a minute
+    python benchmarks/bench_small.py --quick         # iris, d=200, breast cancer, short: < 1 min
+    python benchmarks/bench_small.py --skip-d1000    # iris + d=200 + sklearn tables: minutes
+    python benchmarks/bench_small.py --skip-d1000 --skip-sklearn   # iris + d=200: a minute
     python benchmarks/bench_small.py                 # + d=1000, n=950: several minutes
 
-Two cases, each timed in one process with the methods interleaved (the order rotates every
+Three cases, each timed in one process with the methods interleaved (the order rotates every
 round, so a drift in the machine's speed hits every method alike), after one warm-up run of each;
 the tables print medians over the rounds and each loop's ratio to aefi:
 
@@ -18,6 +19,10 @@ the tables print medians over the rounds and each loop's ratio to aefi:
 2. the seed-like autoencoder of :mod:`aefi_widget.demo` at d = 200 and d = 1000 (n = 950,
    ``bench_permutation.build_problem``): aefi against the whole-batch loop (target
    ``"original"``); at d = 1000 the loop is timed on a subset of features and scaled (``~``).
+
+3. scikit-learn's digits (1,797 x 64) and breast cancer (569 x 30) tables, standardised, with the
+   seed-like autoencoder trained on them: aefi against the whole-batch loop (target
+   ``"original"``, mse) at 5 and 50 repeats, 5 rounds (``--rounds-sklearn``).
 
 The targets are printed with PASS or MISS; nothing is asserted about speed.
 """
@@ -310,6 +315,56 @@ def run_seed_like(
     return methods
 
 
+# ----------------------------------------------------------------------------- scikit-learn tables
+
+SKLEARN_TABLES = {"digits": "load_digits", "breast cancer": "load_breast_cancer"}
+SKLEARN_REPEATS = (5, 50)
+
+
+def sklearn_problem(table: str, epochs: int) -> tuple[torch.nn.Module, torch.Tensor]:
+    """A scikit-learn table standardised (float32) and the seed-like AE trained on it (seed 0)."""
+    import sklearn.datasets
+    from sklearn.preprocessing import StandardScaler
+
+    from aefi_widget.demo import seed_like_autoencoder, train_autoencoder
+
+    data = getattr(sklearn.datasets, SKLEARN_TABLES[table])().data
+    X = StandardScaler().fit_transform(data).astype(np.float32)  # digits' constant pixels: 0
+    model = train_autoencoder(seed_like_autoencoder(X.shape[1]), X, epochs=epochs)
+    return model, torch.from_numpy(X)
+
+
+def run_sklearn(table: str, repeats: int, args: argparse.Namespace, threads: int) -> list[Method]:
+    """aefi vs the whole-batch loop on a scikit-learn table (every feature, ``repeats``)."""
+    model, X = sklearn_problem(table, args.epochs)
+    n, d = X.shape
+    print(
+        f"\n== {table}: {n} x {d}, seed-like AE ({args.epochs} epochs), {repeats} repeats, "
+        f"target 'original', metric mse ==",
+        flush=True,
+    )
+    outputs: dict[str, object] = {}
+
+    def aefi() -> None:
+        outputs["aefi"] = aefi_widget.permutation_importance(model, X, n_repeats=repeats, seed=0)
+
+    def loop() -> None:
+        outputs["loop"] = loop_whole_batch(model, X, range(d), repeats)
+
+    methods = [
+        Method("aefi_widget.permutation_importance", aefi),
+        Method("whole-batch loop, features x repeats", loop, target=1.2),
+    ]
+    load = time_interleaved(methods, args.rounds_sklearn, threads)
+    result = outputs["aefi"]
+    print(
+        f"forward path {result.settings['forward_path']}, fused kernels "
+        f"{result.settings['fused_kernels']}; median of {args.rounds_sklearn} rounds\n"
+        f"{format_table(methods)}\n{describe_load(load)}"
+    )
+    return methods
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=7, help="timed rounds (iris, d=200)")
@@ -320,20 +375,29 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--loop-features", type=int, default=100, help="features the loop runs on at d=1000"
     )
-    parser.add_argument("--skip-d1000", action="store_true", help="iris and d=200 only")
+    parser.add_argument("--skip-d1000", action="store_true", help="no d=1000 case")
+    parser.add_argument(
+        "--rounds-sklearn", type=int, default=5, help="timed rounds (digits, breast cancer)"
+    )
+    parser.add_argument(
+        "--skip-sklearn", action="store_true", help="no digits and breast-cancer tables"
+    )
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's choice)"
     )
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="iris (40 epochs, 10 repeats) and d=200 (1 repeat), 3 rounds: < 1 minute",
+        help="iris (40 epochs, 10 repeats), d=200 (1 repeat) and breast cancer (5 repeats), "
+        "3 rounds: < 1 minute",
     )
     args = parser.parse_args(argv)
     args.iris_epochs, args.iris_repeats = 200, IRIS_REPEATS
+    args.sklearn_cases = [(t, r) for t in SKLEARN_TABLES for r in SKLEARN_REPEATS]
     if args.quick:
         args.iris_epochs, args.iris_repeats, args.rounds = 40, 10, 3
         args.repeats, args.epochs, args.skip_d1000 = 1, 10, True
+        args.sklearn_cases, args.rounds_sklearn = [("breast cancer", 5)], 3
     return args
 
 
@@ -350,12 +414,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[Method]]:
         cases["d1000"] = run_seed_like(
             1000, args, threads, args.rounds_d1000, target=1.5, loop_features=args.loop_features
         )
+    if not args.skip_sklearn:
+        for table, repeats in args.sklearn_cases:
+            cases[f"{table}, {repeats} repeats"] = run_sklearn(table, repeats, args, threads)
     print("\nsummary (loop seconds / aefi seconds, medians):")
     for case, methods in cases.items():
         aefi = methods[0].median
         for m in methods[1:]:
             ratio = m.median / aefi
-            print(f"  {case:<6} {m.name:<46} {ratio:7.2f}  {verdict(ratio, m.target)}")
+            print(f"  {case:<25} {m.name:<46} {ratio:7.2f}  {verdict(ratio, m.target)}")
     return cases
 
 

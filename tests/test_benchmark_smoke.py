@@ -79,8 +79,9 @@ def test_bench_small_quick_prints_both_cases_with_targets() -> None:
                      "recipe: DataLoader batch 4 (shuffled) loop",
                      "same loop, whole batch per forward", "ranking, aefi:",
                      "ranking, batch-4 loop:", "== seed-like AE: d=200",
+                     "== breast cancer: 569 x 30",
                      "whole-batch loop, features x repeats", "summary"):  # fmt: skip
         assert expected in out, f"missing {expected!r} in:\n{out}"
-    assert out.count("aefi_widget.permutation_importance") == 2  # one table per case
+    assert out.count("aefi_widget.permutation_importance") == 3  # one table per case
     summary = out.split("summary")[1].splitlines()[1:]
-    assert len(summary) == 3 and all(line.rstrip().endswith(("PASS", "MISS")) for line in summary)
+    assert len(summary) == 4 and all(line.rstrip().endswith(("PASS", "MISS")) for line in summary)

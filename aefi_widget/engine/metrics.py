@@ -1,4 +1,8 @@
-"""Per-sample reconstruction errors: (recon, target) of shape (n, d) -> (n,)."""
+"""Per-sample reconstruction errors: (recon, target) of shape (n, d) -> (n,).
+
+The built-in metrics reduce the last axis, so (k, n, d) inputs give (k, n) errors with the same
+bits row by row (the packed calls of :mod:`aefi_widget.engine.permutation_packed`).
+"""
 
 from __future__ import annotations
 
@@ -18,20 +22,20 @@ MetricFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 def mse(recon: torch.Tensor, target: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """Mean squared error per sample, in squared input units."""
     diff = torch.sub(recon, target, out=out)
-    return diff.mul_(diff).mean(dim=1)
+    return diff.mul_(diff).mean(dim=-1)
 
 
 def mae(recon: torch.Tensor, target: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """Mean absolute error per sample, in input units."""
-    return torch.sub(recon, target, out=out).abs_().mean(dim=1)
+    return torch.sub(recon, target, out=out).abs_().mean(dim=-1)
 
 
 def rmse_pct(
     recon: torch.Tensor, target: torch.Tensor, out: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Relative error per sample in percent: ``100 * ||recon - target|| / ||target||``."""
-    error = torch.linalg.vector_norm(torch.sub(recon, target, out=out), dim=1)
-    return error.div_(torch.linalg.vector_norm(target, dim=1)).mul_(100.0)
+    error = torch.linalg.vector_norm(torch.sub(recon, target, out=out), dim=-1)
+    return error.div_(torch.linalg.vector_norm(target, dim=-1)).mul_(100.0)
 
 
 METRICS: dict[str, MetricFn] = {"mse": mse, "mae": mae, "rmse_pct": rmse_pct}

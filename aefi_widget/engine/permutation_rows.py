@@ -194,49 +194,79 @@ def evaluate_calls(
     datas: dict[int, RoundData],
     calls: list[list[Segment]],
 ) -> CallSums:
-    """Evaluate a chunk's forward calls; per-segment sums in order."""
+    """Evaluate a chunk's forward calls; per-segment sums in order.
+
+    A call's whole single-feature units go through one packed evaluation
+    (:func:`~aefi_widget.engine.permutation_packed.evaluate_packed_call`); the pieces of units
+    cut at the call's ends (and groups) segment by segment, in a forward call of their own.
+    Rows stay aligned in both, so every sample's numbers are those of one call.
+    """
     evaluated: list[Segment] = []
     error_sums: list[float] = []
     delta_sums: list[np.ndarray] | None = [] if shuffles.per_output else None
     scratch = Scratch(session.n_inputs, session.device)
+    m = shuffles.samples_per_repeat
     for call in calls:
-        packed = evaluate_packed_call(session, shuffles, datas, call)
-        if packed is not None:  # whole units of packed rounds: a few large operations
-            evaluated.extend(packed.segments)
-            error_sums.extend(packed.error_sums)
+        whole = [i for i, s in enumerate(call) if s.start == 0 and s.stop == m]
+        packed = None
+        if len(whole) > 1:
+            packed = evaluate_packed_call(session, shuffles, datas, [call[i] for i in whole],
+                                          scratch)  # fmt: skip
+        if packed is None:
+            whole, packed = [], CallSums([], [], [] if shuffles.per_output else None)
+        taken = set(whole)
+        rest = [s for i, s in enumerate(call) if i not in taken]
+        pieces = _segment_sums(session, shuffles, datas, rest, scratch) if rest else packed
+        # Back into the call's order: the absorbing loop adds a split unit's pieces in order.
+        from_packed, from_rest = iter(range(len(whole))), iter(range(len(rest)))
+        for i in range(len(call)):
+            source, j = (packed, next(from_packed)) if i in taken else (pieces, next(from_rest))
+            evaluated.append(source.segments[j])
+            error_sums.append(source.error_sums[j])
             if delta_sums is not None:
-                delta_sums.extend(packed.delta_sums)
-            continue
-        inputs, orders, placed = build_inputs(session, shuffles, datas, call)
-        # Targets first: on the plain path a "permuted" target is a view of the input rows.
-        targets = [
-            segment_target(session, shuffles, datas[s.repeat], s, order, inputs)
-            for s, order in zip(placed, orders, strict=True)
-        ]
-        recon = session.reconstruct(inputs)
-        for segment, target in zip(placed, targets, strict=True):
-            data = datas[segment.repeat]
-            piece = recon[segment.offset : segment.offset + segment.size]
-            scratch_rows = scratch.rows("diff", segment.size, piece.dtype)
-            errors = session.errors(piece, target, out=scratch_rows)
-            diff = errors.to(torch.float64) - data.errors[segment.start : segment.stop]
-            total = float(diff.sum())
-            if not np.isfinite(total):
-                raise ValueError(
-                    f"the reconstruction error became NaN or inf when shuffling "
-                    f"{shuffles.feature_names[segment.unit]!r} (repeat {segment.repeat}); the "
-                    f"model or metric {session.metric_name!r} is not finite on shuffled data"
-                )
-            error_sums.append(total)
-            if delta_sums is not None:
-                # The float32 difference, copied to float64 (exact), so that the sum over
-                # samples is exact for practical ranges and does not depend on how calls were
-                # cut. (Sub and abs in float32 then one widening copy: 1.6x faster than float64.)
-                moved = scratch.rows("diff", segment.size, piece.dtype)  # the error's is done
-                torch.sub(piece, data.recon[segment.start : segment.stop], out=moved).abs_()
-                wide = moved
-                if moved.dtype != torch.float64:
-                    wide = scratch.rows("wide", segment.size, torch.float64).copy_(moved)
-                delta_sums.append(wide.sum(dim=0).cpu().numpy())
-        evaluated.extend(placed)
+                delta_sums.append(source.delta_sums[j])
     return CallSums(evaluated, error_sums, delta_sums)
+
+
+def _segment_sums(
+    session: ModelSession,
+    shuffles: Shuffles,
+    datas: dict[int, RoundData],
+    call: list[Segment],
+    scratch: Scratch,
+) -> CallSums:
+    """One forward call of ``call``'s segments, built and reduced segment by segment."""
+    error_sums: list[float] = []
+    delta_sums: list[np.ndarray] | None = [] if shuffles.per_output else None
+    inputs, orders, placed = build_inputs(session, shuffles, datas, call)
+    # Targets first: on the plain path a "permuted" target is a view of the input rows.
+    targets = [
+        segment_target(session, shuffles, datas[s.repeat], s, order, inputs)
+        for s, order in zip(placed, orders, strict=True)
+    ]
+    recon = session.reconstruct(inputs)
+    for segment, target in zip(placed, targets, strict=True):
+        data = datas[segment.repeat]
+        piece = recon[segment.offset : segment.offset + segment.size]
+        scratch_rows = scratch.rows("diff", segment.size, piece.dtype)
+        errors = session.errors(piece, target, out=scratch_rows)
+        diff = errors.to(torch.float64) - data.errors[segment.start : segment.stop]
+        total = float(diff.sum())
+        if not np.isfinite(total):
+            raise ValueError(
+                f"the reconstruction error became NaN or inf when shuffling "
+                f"{shuffles.feature_names[segment.unit]!r} (repeat {segment.repeat}); the "
+                f"model or metric {session.metric_name!r} is not finite on shuffled data"
+            )
+        error_sums.append(total)
+        if delta_sums is not None:
+            # The float32 difference, copied to float64 (exact), so that the sum over
+            # samples is exact for practical ranges and does not depend on how calls were
+            # cut. (Sub and abs in float32 then one widening copy: 1.6x faster than float64.)
+            moved = scratch.rows("diff", segment.size, piece.dtype)  # the error's is done
+            torch.sub(piece, data.recon[segment.start : segment.stop], out=moved).abs_()
+            wide = moved
+            if moved.dtype != torch.float64:
+                wide = scratch.rows("wide", segment.size, torch.float64).copy_(moved)
+            delta_sums.append(wide.sum(dim=0).cpu().numpy())
+    return CallSums(placed, error_sums, delta_sums)
