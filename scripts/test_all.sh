@@ -88,7 +88,9 @@ fi
 section "pytest (all tests, browser included)"
 # Exit code 5 (no tests collected) is a failure too: a run that tests nothing must not pass.
 set +e
-"$PYTHON" -m pytest -ra --durations=10
+# Two workers (pytest-xdist): the browser tests wait on pages and kernels, so two share the
+# 2-core machine well; PYTEST_WORKERS=0 runs everything in this process.
+"$PYTHON" -m pytest -ra --durations=10 -n "${PYTEST_WORKERS:-2}"
 pytest_rc=$?
 set -e
 if [[ $pytest_rc -ne 0 ]]; then
