@@ -23,6 +23,12 @@ def input_columns(F: int, groups: Mapping[str, Sequence[str]]) -> int:
     return F - len(groups) + sum(len(members) for members in groups.values())
 
 
+_RACE_PER_UNIT = (
+    "race_tied", "race_rows", "race_permutations", "race_mean", "race_lower", "race_upper",
+)  # fmt: skip
+_RACE_SCALARS = ("race_epsilon", "race_certified_ranks", "race_separation_rows")
+
+
 def expected_extra_shapes(
     method: str, F: int, d: int, R: int, inputs: int
 ) -> dict[str, tuple[int, ...]] | None:
@@ -30,8 +36,15 @@ def expected_extra_shapes(
     does not define (a custom engine's), whose extras may only have 1 or 2 dimensions, each
     one of F, d, R or ``inputs`` (see :func:`check_extra_shape`)."""
     table: dict[str, dict[str, tuple[int, ...]]] = {
-        "permutation": {"delta_sum": (F, d), "settled": (F,)},
-        "shapley": {"se": (F,)},
+        "permutation": {
+            "delta_sum": (F, d),
+            "settled": (F,),
+            # the rows race of a tolerant top-k (engine/permutation_rows_race.py)
+            **{name: (F,) for name in _RACE_PER_UNIT},
+            **{name: (1,) for name in _RACE_SCALARS},
+        },
+        # interim: mean, SE, half-width and columns walked while an ordering is in flight
+        "shapley": {"se": (F,), "interim": (4, F)},
         "gradient": {"per_sample": (R, F), "error_delta": (R,), "baseline_row": (inputs,)},
         "latent": {"latent_shift": (F, d), "latent_map": (F, d)},
         "weights": {},

@@ -304,7 +304,8 @@ def test_the_explorer_reads_the_layer_for_every_method_and_names_genes(model) ->
         _same_numbers(permutation, expected)
         samples = first.settings["samples_per_repeat"]
         _same_numbers(first, aefi.permutation_importance(
-            model, values, n_repeats=1, max_samples=samples, seed=0, feature_names=GENES
+            model, values, n_repeats=first.settings["n_repeats"], max_samples=samples, seed=0,
+                feature_names=GENES,
         ))  # fmt: skip
         _send(explorer.dashboard, {"type": "groups", "mode": "auto", "threshold": 0.5})
         grouped = _finished(explorer, "permutation")

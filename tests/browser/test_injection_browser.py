@@ -75,7 +75,7 @@ def test_a_column_named_like_markup_runs_no_script(lab: LabPage) -> None:
         lab.run_cell(cell, timeout_s=120)
     page = lab.page
     page.evaluate(WATCH_JS)
-    _click_hostile_bar(lab, 1, f"{HOSTILE} (repeat 0")
+    _click_hostile_bar(lab, 1, f"{HOSTILE} (the shuffle of repeat 1")
     _click_hostile_bar(lab, 2, "failed: RuntimeError: cannot read column")
     # The image request (to the Jupyter server, a 404) has had time to fail by now on old code;
     # the observer's count does not depend on that.
