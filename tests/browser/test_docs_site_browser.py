@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urldefrag, urljoin
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,9 +125,18 @@ def test_search_finds_shapley_importance(site, chromium) -> None:
     try:
         page.goto(url, wait_until="load")
         page.locator("label.md-search__icon, .md-search__input").first.click()
-        page.locator(".md-search__input").fill("shapley_importance")
         results = page.locator(".md-search-result__item")
-        results.first.wait_for(timeout=30_000)
+        # The search index loads in a web worker; a query typed before it is ready shows nothing
+        # and is not re-run, so type it again until results appear (or 120 s pass).
+        for _ in range(24):
+            page.locator(".md-search__input").fill("")
+            page.locator(".md-search__input").fill("shapley_importance")
+            try:
+                results.first.wait_for(timeout=5_000)
+                break
+            except PlaywrightTimeout:
+                continue
+        results.first.wait_for(timeout=5_000)
         assert "shapley" in results.first.inner_text().lower()
     finally:
         page.close()
