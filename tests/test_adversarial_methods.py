@@ -5,6 +5,8 @@ construction, and clear words for a closed Dask client, a NaN metric and all-zer
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -115,3 +117,23 @@ def test_a_custom_metric_returning_nan_is_told_so_not_blamed_on_overflow() -> No
     with pytest.raises(ValueError, match="custom metric returned NaN or inf") as caught:
         aefi.PermutationImportance(model, _data(), n_repeats=2, metric=nan_metric)
     assert "overflow" not in str(caught.value)
+
+
+class Rounded(torch.nn.Module):
+    """A quantising layer: autograd follows torch.round with a zero derivative everywhere."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.round(x)
+
+
+@pytest.mark.parametrize("method", ["integrated_gradients", "gradient_x_input"])
+def test_a_model_with_a_step_inside_warns_that_gradients_are_all_zero(method) -> None:
+    _, model = _autoencoder(Rounded())
+    with pytest.warns(UserWarning, match="exactly zero.*torch.round.*permutation_importance"):
+        result = aefi.gradient_importance(model, _data(), method=method, steps=4)
+    assert not np.any(result.importances)  # the warning's claim holds: every attribution is 0
+    # A differentiable model of the same shape gives non-zero attributions and no such warning.
+    _, smooth = _autoencoder()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        assert np.any(aefi.gradient_importance(smooth, _data(), method=method, steps=4).importances)

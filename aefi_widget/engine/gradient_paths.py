@@ -18,6 +18,7 @@ samples or steps share a call.
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -287,3 +288,13 @@ def check_differentiable(
             "the gradient of the reconstruction error is NaN or inf on the first rows of X; "
             "check the model and metric (e.g. 'rmse_pct' needs samples with a non-zero norm)"
         )
+    if not bool(gradient.any()):
+        # A step inside the model (torch.round, argmax, a comparison, quantisation) has a zero
+        # derivative almost everywhere: autograd follows it and every attribution is exactly 0.
+        warnings.warn(
+            f"the gradient of the reconstruction error is exactly zero on the first {block.rows} "
+            "rows of X: the model may contain a step (torch.round, argmax, a comparison, "
+            "quantisation) that gradients see as flat, so every attribution will be 0; use "
+            "permutation_importance or shapley_importance for this model",
+            UserWarning, stacklevel=4,
+        )  # fmt: skip
