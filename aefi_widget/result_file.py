@@ -45,6 +45,9 @@ VERSION = 2
 # A header holds names (20,000 genes of ~40 characters is under 1 MB) and settings.
 _MAX_HEADER_BYTES = 64 * 2**20
 _MAX_ELEMENTS = 2**40
+# The most estimates any method computes (the engine's MAX_ESTIMATES: F x repeats, permutations
+# or samples, 1.6 GB of float64): a file declaring more was not written by aefi_widget.
+MAX_IMPORTANCES = 200_000_000
 
 
 # ---------------------------------------------------------------------------- writing
@@ -187,6 +190,11 @@ def _fields_of(members: Any, header: dict[str, Any]) -> dict[str, Any]:
     shape = _shape(header.get("importances_shape"), "importances_shape")
     if len(shape) != 2 or shape[0] != F or shape[1] < 1:
         raise FileProblem(f"importances_shape {shape} does not fit {F} features")
+    if shape[0] * shape[1] > MAX_IMPORTANCES:
+        raise FileProblem(
+            f"importances_shape {shape} declares {shape[0] * shape[1]:,} estimates, more than "
+            f"any method computes ({MAX_IMPORTANCES:,})"
+        )
     common = _common(header)
     declared = {
         name: _shape(dims, f"extras[{name!r}]")

@@ -13,7 +13,9 @@ import pytest
 import torch
 
 import aefi_widget as aefi
+from aefi_widget.engine import gradients, latent_permutation, permutation_options, shapley_inputs
 from aefi_widget.npz_io import Members
+from aefi_widget.result_file import MAX_IMPORTANCES
 from tests.test_adversarial import rewrite
 
 pytestmark = pytest.mark.timeout(60)
@@ -131,3 +133,20 @@ def test_a_custom_methods_extras_are_bounded_by_the_results_sizes(tmp_path) -> N
     )
     with pytest.raises(ValueError, match="custom method"):
         aefi.ImportanceResult.load(path)
+
+
+def test_importances_declaring_more_estimates_than_any_method_computes_are_refused_unread(
+    tmp_path, reads
+) -> None:
+    path = RESULTS["permutation"].save(tmp_path / "many.npz")
+    columns = MAX_IMPORTANCES // F + 1  # one column more than the engine allows F features
+    rewrite(path, change_header=lambda header: header.update(importances_shape=[F, columns]))
+    with pytest.raises(ValueError, match="more than any method computes"):
+        aefi.ImportanceResult.load(path)
+    assert "importances" not in reads
+
+
+def test_the_load_bound_admits_every_result_the_engine_can_compute() -> None:
+    for module in (permutation_options, shapley_inputs, latent_permutation):
+        assert module.MAX_ESTIMATES <= MAX_IMPORTANCES, module.__name__
+    assert gradients.MAX_ATTRIBUTIONS <= MAX_IMPORTANCES
