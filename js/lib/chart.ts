@@ -55,6 +55,39 @@ export function titleLines(label: string, width: number, measure: Measure): stri
   return lines.map((line) => shortenMiddle(line, width, measure));
 }
 
+/** Room kept between two tick labels, in px. */
+const TICK_GAP = 10;
+
+/**
+ * Ticks for a value axis `room` px wide: the most of 4, 3 or 2 nice ticks whose labels fit side
+ * by side. When even 2 do not fit, every tick keeps its gridline but only the outermost tick
+ * (the largest magnitude) is labelled, so the axis never reads just "0".
+ *
+ * @returns `values` (data units) and `labels` (the text of each, `null` for an unlabelled one).
+ */
+export function axisTicks(
+  lo: number,
+  hi: number,
+  room: number,
+  measure: Measure,
+): { values: number[]; labels: (string | null)[] } {
+  let values: number[] = [];
+  let texts: string[] = [];
+  for (const count of [4, 3, 2]) {
+    const format = tickFormatter(tickStep(lo, hi, count));
+    values = ticks(lo, hi, count);
+    texts = values.map(format);
+    const needed = texts.reduce((sum, text) => sum + measure(text) + TICK_GAP, 0);
+    if (needed <= room) return { values, labels: texts };
+  }
+  if (values.length <= 1) return { values, labels: texts };
+  let outer = 0;
+  values.forEach((value, k) => {
+    if (Math.abs(value) > Math.abs(values[outer])) outer = k;
+  });
+  return { values, labels: texts.map((text, k) => (k === outer ? text : null)) };
+}
+
 /**
  * Axis with gridlines across the rows, ticks in one number format, and a title above the plot
  * (left-aligned, on two lines when the plot is narrow; full text on hover).
@@ -70,22 +103,19 @@ export function drawAxis(
   const axis = draw.svg("g", { class: "aefi-axis" }, parent);
   const bottom = AXIS_HEIGHT + Math.max(1, rows) * ROW_HEIGHT;
   const [lo, hi] = x.domain;
-  const format = tickFormatter(tickStep(lo, hi, 4));
-  const values = ticks(lo, hi, 4);
-  // Fewer ticks when their labels would touch (narrow charts, long numbers).
   const room = Math.abs(x.range[1] - x.range[0]);
-  const widest = Math.max(0, ...values.map((v) => measure(format(v))));
-  const every = Math.max(1, Math.ceil(((widest + 10) * values.length) / Math.max(1, room)));
+  const { values, labels } = axisTicks(lo, hi, room, measure);
   values.forEach((value, k) => {
     const position = x(value);
     const grid = value === 0 ? "aefi-zero" : "aefi-grid";
     draw.svg("line", { class: grid, x1: position, x2: position, y1: AXIS_HEIGHT - 4, y2: bottom }, axis);
-    if (k % every !== 0) return;
+    const text = labels[k];
+    if (text === null) return;
     // Kept inside the chart: a label centred on a tick at the very edge was cut ("0.000").
-    const half = measure(format(value)) / 2;
+    const half = measure(text) / 2;
     const edge = Math.max(x.range[0], x.range[1]) + MARGIN_RIGHT;
     const at = Math.min(Math.max(position, half + 1), edge - half - 1);
-    draw.text(draw.svg("text", { class: "aefi-tick", x: at, y: AXIS_HEIGHT - 8 }, axis), format(value));
+    draw.text(draw.svg("text", { class: "aefi-tick", x: at, y: AXIS_HEIGHT - 8 }, axis), text);
   });
   const left = Math.min(x.range[0], x.range[1]);
   const lines = titleLines(label, Math.max(40, room + MARGIN_RIGHT), measure);
