@@ -58,6 +58,12 @@ def load_ipython_extension(ipython: Any) -> None:
         register_target()  # the page's list of running jobs (aefi.jobs comm target)
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the prebuilt lab extension lies, for ``jupyter labextension develop``: a checkout
+    links ``aefi_widget/labextension`` into ``sys.prefix/share/jupyter/labextensions``."""
+    return [{"src": "labextension", "dest": "aefi-widget"}]
+
+
 def __getattr__(name: str) -> Any:
     # Job and Explorer load lazily: the engine must import without Jupyter installed.
     if name == "Job":

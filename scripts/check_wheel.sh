@@ -21,7 +21,7 @@ step() { printf '\n--- %s (at %ds)\n' "$*" "$SECONDS"; }
 step "python -m build: wheel and sdist"
 # --no-isolation when the build backend is already here (fast, offline); otherwise pip fetches it.
 isolation=()
-"$PYTHON" -c 'import hatchling, hatch_jupyter_builder' 2>/dev/null && isolation=(--no-isolation)
+"$PYTHON" -c 'import hatchling, hatch_jupyter_builder, jupyterlab' 2>/dev/null && isolation=(--no-isolation)
 "$PYTHON" -m build "${isolation[@]}" -o "$WORK/dist" . >"$WORK/build.log" 2>&1 \
   || { tail -n 30 "$WORK/build.log"; exit 1; }
 wheel=$(ls "$WORK"/dist/*.whl)
@@ -41,6 +41,32 @@ print(f"{asset}: wheel {in_wheel} B, sdist {members[asset]} B")
 PY
 done
 
+step "the prebuilt lab extension is inside both (wheel: as shared data)"
+check_labextension() {  # check_labextension WHEEL [SDIST]
+  "$PYTHON" - "$@" <<'PY'
+import json, sys, tarfile, zipfile
+wheel = zipfile.ZipFile(sys.argv[1])
+names = set(wheel.namelist())
+data = next(n.split("/")[0] for n in names if n.split("/")[0].endswith(".data"))
+root = f"{data}/data/share/jupyter/labextensions/aefi-widget"
+package = json.loads(wheel.read(f"{root}/package.json"))
+assert package["name"] == "aefi-widget", package["name"]
+entry = f"{root}/{package['jupyterlab']['_build']['load']}"  # what the server loads first
+assert entry in names and wheel.getinfo(entry).file_size > 1000, f"{entry} missing or empty"
+install = json.loads(wheel.read(f"{root}/install.json"))
+assert install["packageName"] == "aefi_widget", install
+shipped = [n for n in names if n.startswith(root + "/static/") and n.endswith(".js")]
+assert len(shipped) >= 2, shipped  # the entry and the plugin's chunk
+print(f"wheel: {root}/ with {len(shipped)} scripts, entry {entry.rsplit('/', 1)[1]}")
+if len(sys.argv) > 2:
+    members = {m.name.split("/", 1)[1] for m in tarfile.open(sys.argv[2]).getmembers() if "/" in m.name}
+    for needed in ("aefi_widget/labextension/package.json", "install.json"):
+        assert needed in members, f"{needed} missing from the sdist"
+    print("sdist: aefi_widget/labextension/ and install.json")
+PY
+}
+check_labextension "$wheel" "$sdist"
+
 step "the sdist builds a wheel without npm"
 mkdir -p "$WORK/no-npm/bin" "$WORK/from-sdist"
 printf '#!/bin/sh\necho "npm was called while building from the sdist" >&2\nexit 1\n' \
@@ -51,11 +77,23 @@ tar xzf "$sdist" -C "$WORK/from-sdist"
   && PATH="$PWD/../../no-npm/bin:$PATH" "$PYTHON" -m build "${isolation[@]}" --wheel -o ../dist . \
      >../build.log 2>&1 ) || { tail -n 30 "$WORK/from-sdist/build.log"; exit 1; }
 echo "built $(ls "$WORK"/from-sdist/dist)"
+check_labextension "$(ls "$WORK"/from-sdist/dist/*.whl)"
 
 step "a fresh venv with the wheel installed (not editable)"
 # Without its own pip (seconds saved); this interpreter's pip installs into it (pip >= 22.3).
 "$PYTHON" -m venv --system-site-packages --without-pip "$WORK/venv"
 "$PYTHON" -m pip --python "$WORK/venv/bin/python" install --quiet --no-deps --no-index "$wheel"
+
+step "jupyter labextension list (the venv's server) shows aefi-widget enabled and OK"
+# JUPYTER_PATH unset: only what the wheel installed into the venv's share/jupyter may answer.
+# "-m jupyterlab.labextensions", not "-m jupyter labextension": the latter runs the first
+# jupyter-labextension script on PATH, another interpreter's, which does not look in the venv.
+listed=$(env -u PYTHONPATH -u JUPYTER_PATH "$WORK/venv/bin/python" -m jupyterlab.labextensions list 2>&1 \
+  | sed 's/\x1b\[[0-9;]*m//g')
+echo "$listed" | grep -E "^\s+aefi-widget v[0-9.]+ enabled OK" \
+  || { echo "$listed"; echo "aefi-widget is not listed enabled and OK"; exit 1; }
+echo "$listed" | grep -F "$(realpath "$WORK/venv")/share/jupyter/labextensions" >/dev/null \
+  || { echo "$listed"; echo "the venv's share/jupyter/labextensions is not searched"; exit 1; }
 
 step "import, render an Explorer headless, run a short permutation run"
 # From an empty folder, without PYTHONPATH: nothing from this checkout can be imported.

@@ -49,14 +49,29 @@ section "Python: aefi_widget[test] (editable; builds the front end with npm)"
 py_hash=$(hash_of pyproject.toml)
 # Where the installed package lives, asked from / so this folder's own copy does not answer.
 installed_at=$(cd / && "$PYTHON" -c 'import aefi_widget, os; print(os.path.dirname(aefi_widget.__file__))' 2>/dev/null || true)
+# Where the server looks for the lab extension (linked to this checkout below).
+labext_dest=$("$PYTHON" -c 'import os, sys; print(os.path.join(sys.prefix, "share", "jupyter", "labextensions", "aefi-widget"))')
 if [[ "$(cat "$STAMPS/pip" 2>/dev/null)" == "$py_hash" && "$installed_at" == "$PWD/aefi_widget" \
       && -f package.json ]]; then
-  echo "aefi_widget[test] already installed; rebuilding the front end"
-  npm run build
+  echo "aefi_widget[test] already installed; rebuilding the front end and the lab extension"
+  npm run build:all
 else
+  # A link left by an earlier run (below) must not take pip's copy: pip would write through it.
+  [[ -L "$labext_dest" ]] && rm "$labext_dest"
   "$PYTHON" -m pip install -e ".[test]"
   echo "$py_hash" >"$STAMPS/pip"
 fi
+
+section "JupyterLab: the lab extension linked into sys.prefix (what jupyter labextension develop does)"
+# The editable install copied the prebuilt extension into sys.prefix/share/jupyter/labextensions;
+# a link to aefi_widget/labextension instead keeps what the server loads equal to this checkout's
+# build after every npm run build:lab. (`jupyter labextension develop` would do the same, but it
+# hands over to the first jupyter-builder script on PATH, possibly another interpreter's.)
+mkdir -p "$(dirname "$labext_dest")"
+rm -rf "$labext_dest"
+ln -s "$PWD/aefi_widget/labextension" "$labext_dest"
+"$PYTHON" -m jupyterlab.labextensions list 2>&1 | grep -F "aefi-widget" \
+  || { echo "aefi-widget is not listed by jupyter labextension list"; exit 1; }
 
 section "Chromium (for the browser tests)"
 if [[ -x /usr/bin/chromium ]]; then
