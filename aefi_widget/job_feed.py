@@ -13,6 +13,7 @@ Messages (JSON)::
     kernel -> page  {"jobs": [{"id": 1, "method": "permutation", "status": "running",
                                "done": 1200, "total": 4000, "fraction": 0.3,
                                "elapsed_s": 4.1, "eta_s": 9.6}, ...]}
+                    (a failed job, status "error", adds "error": "RuntimeError: ...")
     page -> kernel  {"action": "pause" | "resume" | "cancel", "id": 1}
                     {"action": "refresh"}
 
@@ -39,12 +40,14 @@ MAX_JOBS = 20
 # far below the ~1,000/s a server drops) and the most a change waits to be seen.
 INTERVAL_S = 0.5
 _ACTIONS = ("pause", "resume", "cancel")
+# Characters of a failed job's error sent to the page (its first line says what went wrong).
+MAX_ERROR_CHARS = 200
 
 
 def job_row(number: int, job: Job) -> dict[str, Any]:
     """What the page shows of one job (JSON scalars)."""
     progress = job.progress
-    return {
+    row = {
         "id": number,
         "method": job.snapshot().method,
         "status": job.status,
@@ -54,6 +57,9 @@ def job_row(number: int, job: Job) -> dict[str, Any]:
         "elapsed_s": round(progress.elapsed_s, 1),
         "eta_s": None if progress.eta_s is None else round(progress.eta_s, 1),
     }
+    if job.status == "error" and job.error is not None:
+        row["error"] = f"{type(job.error).__name__}: {job.error}"[:MAX_ERROR_CHARS]
+    return row
 
 
 class JobFeed:

@@ -12,7 +12,7 @@ from typing import Any
 from widget_fakes import FakeEngine
 
 from aefi_widget.job import Job
-from aefi_widget.job_feed import MAX_JOBS, JobFeed
+from aefi_widget.job_feed import MAX_ERROR_CHARS, MAX_JOBS, JobFeed
 
 
 class FakeComm:
@@ -103,3 +103,34 @@ def test_at_most_the_most_recent_jobs_are_listed() -> None:
     jobs = [Job(FakeEngine()) for _ in range(MAX_JOBS + 5)]
     rows = JobFeed(jobs=lambda: jobs).rows()
     assert [r["id"] for r in rows] == list(range(6, MAX_JOBS + 6))
+
+
+def test_the_page_is_told_done_cancelled_or_failed_and_why_a_job_failed() -> None:
+    done = Job(FakeEngine(n_features=4, n_repeats=1, chunk=2))
+    cancelled = Job(FakeEngine(n_features=4, n_repeats=1, chunk=2))
+    failed = Job(FakeEngine(n_features=30, n_repeats=1, chunk=1, fail_after=3))
+    feed = JobFeed(jobs=lambda: [done, cancelled, failed], interval_s=60)
+    cancelled.cancel()  # before it starts
+    done.start().wait(10)
+    failed.start()
+    wait_until(lambda: failed.status == "error")
+    rows = feed.rows()
+    assert [r["status"] for r in rows] == ["done", "cancelled", "error"]
+    assert "error" not in rows[0] and "error" not in rows[1]
+    assert rows[2]["error"] == "RuntimeError: model exploded"
+    assert rows[2]["done"] == 2 * 8 and rows[2]["fraction"] < 0.1  # where it stopped
+
+
+class LongFailure(FakeEngine):
+    """Fails at once with a 5,000-character message (a model may raise any text)."""
+
+    def increments(self, resume: Any = None) -> Any:
+        raise ValueError("x" * 5000)
+        yield  # a generator, as the runner's protocol asks
+
+
+def test_a_long_error_is_cut_before_it_reaches_the_page() -> None:
+    job = Job(LongFailure()).start()
+    wait_until(lambda: job.status == "error")
+    row = JobFeed(jobs=lambda: [job]).rows()[0]
+    assert row["error"].startswith("ValueError: xxx") and len(row["error"]) == MAX_ERROR_CHARS

@@ -13,15 +13,18 @@ import { INotebookTracker, type NotebookPanel } from "@jupyterlab/notebook";
 import type { Kernel } from "@jupyterlab/services";
 import { IStatusBar } from "@jupyterlab/statusbar";
 import { Widget } from "@lumino/widgets";
-import { actionMessage, actionsFor, describeJob, JOBS_TARGET, parseJobs, statusText, type JobRow } from "../lib/jobs";
+import {
+  actionMessage, actionsFor, describeJob, ENDED_SHOWN_MS, followEnded, JOBS_TARGET, parseJobs, statusText,
+  type Ended, type JobRow,
+} from "../lib/jobs";
 
 const RETRY_MS = 5000;
-const DONE_SHOWN_MS = 8000;
 
 /** One notebook's connection to its kernel's job list. */
 class KernelJobs {
   rows: JobRow[] = [];
-  endedAt = 0;
+  /** The jobs that ended while watched, as they ended; shown for ENDED_SHOWN_MS after the last. */
+  ended: Ended = { jobs: [], at: 0 };
   private comm: Kernel.IComm | null = null;
   private lastTry = 0;
   private retry: number | null = null;
@@ -33,6 +36,7 @@ class KernelJobs {
     panel.sessionContext.kernelChanged.connect(() => {
       this.comm = null;
       this.rows = [];
+      this.ended = { jobs: [], at: 0 };
       this.changed();
     });
   }
@@ -54,9 +58,7 @@ class KernelJobs {
     comm.onMsg = (message) => {
       const rows = parseJobs(message.content.data);
       if (rows === null) return;
-      const wasActive = this.rows.some((r) => r.status === "running" || r.status === "paused");
-      const active = rows.some((r) => r.status === "running" || r.status === "paused");
-      if (wasActive && !active) this.endedAt = Date.now();
+      this.ended = followEnded(this.ended, this.rows, rows, Date.now());
       this.rows = rows;
       this.changed();
     };
@@ -87,12 +89,12 @@ class JobsItem extends Widget {
 
   update(): void {
     const jobs = this.jobs;
-    const justEnded = !!jobs && Date.now() - jobs.endedAt < DONE_SHOWN_MS;
-    const text = jobs ? statusText(jobs.rows, justEnded) : "";
+    const shownFor = jobs ? jobs.ended.at + ENDED_SHOWN_MS - Date.now() : 0;
+    const text = jobs ? statusText(jobs.rows, shownFor > 0 ? jobs.ended.jobs : []) : "";
     this.node.textContent = text;
     this.setHidden(text === "" && this.popup === null);
     if (this.popup) this.fillPopup(this.popup);
-    if (justEnded) window.setTimeout(() => this.update(), DONE_SHOWN_MS);
+    if (shownFor > 0) window.setTimeout(() => this.update(), shownFor + 50);
   }
 
   private togglePopup(): void {
@@ -134,6 +136,13 @@ class JobsItem extends Widget {
         line.appendChild(this.button(action, () => jobs.act(row, action)));
       }
       line.appendChild(this.button("show", () => scrollToExplorer(jobs.panel)));
+      if (row.error) {
+        const why = document.createElement("div");
+        why.dataset.testid = "aefi-job-error";
+        why.textContent = row.error; // an exception's text may hold anything: text, not HTML
+        why.style.color = "var(--jp-error-color1)";
+        line.appendChild(why);
+      }
       popup.appendChild(line);
     }
   }
