@@ -9,6 +9,8 @@ Headless use::
 In a notebook, ``aefi.Explorer(model, X)`` streams the same numbers into a live dashboard.
 """
 
+import sys
+import warnings
 from typing import Any
 
 from aefi_widget.engine import Drilldown, PermutationImportance, permutation_importance
@@ -79,3 +81,26 @@ def __getattr__(name: str) -> Any:
 
         return aefi_widget.plot
     raise AttributeError(f"module 'aefi_widget' has no attribute {name!r}")
+
+
+def _follow_jobs_from_the_page() -> None:
+    """In a Jupyter kernel, register the ``aefi.jobs`` comm target at import, so the lab
+    extension's status-bar item follows jobs without ``%load_ext`` (the ``%aefi`` magic still
+    needs it: IPython loads an extension only when asked or configured). Elsewhere: nothing."""
+    ipython = sys.modules.get("IPython")  # never imported here: only a running IPython has it
+    shell = getattr(ipython, "get_ipython", lambda: None)()
+    if getattr(shell, "kernel", None) is None:
+        return
+    try:
+        from aefi_widget.job_feed import register_target
+
+        register_target()
+    except Exception as error:  # an unusual kernel must not make the import fail
+        warnings.warn(
+            f"aefi_widget: the status bar cannot follow jobs in this kernel ({error!r})",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+
+_follow_jobs_from_the_page()

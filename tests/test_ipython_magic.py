@@ -140,16 +140,18 @@ def test_the_magic_in_a_real_kernel() -> None:
         "print(ex.job.wait(60) and ref.job.wait(60) and ex.result == ref.result)"
     )
     target = "import comm\nprint('aefi.jobs' in comm.get_comm_manager().targets)"
-    outputs = _run([SETUP, "%load_ext aefi_widget", MAGIC, compare, "%aefi modle X", target])
-    shown = outputs[2][0]
+    cells = [target, SETUP, target, "%load_ext aefi_widget", MAGIC, compare, "%aefi modle X"]
+    outputs = _run(cells)
+    # The comm target of the page's job list (aefi_widget/job_feed.py): `import aefi_widget`
+    # (in SETUP) registers it, no %load_ext needed for the status-bar item.
+    assert [outputs[0][0]["text"].strip(), outputs[2][0]["text"].strip()] == ["False", "True"]
+    shown = outputs[4][0]
     assert shown["output_type"] == "execute_result"
     assert "application/vnd.jupyter.widget-view+json" in shown["data"]  # the Explorer's view
-    assert outputs[3][0]["text"].strip() == "True"
+    assert outputs[5][0]["text"].strip() == "True"
     # IPython shows a UsageError as one line on stderr: no traceback, no error output.
-    (error,) = outputs[4]
+    (error,) = outputs[6]
     assert (error["output_type"], error["name"]) == ("stream", "stderr")
     assert error["text"].strip().splitlines() == [
         "UsageError: %aefi: no variable named 'modle' for the model; did you mean model?"
     ]
-    # The comm target of the page's job list (aefi_widget/job_feed.py), registered by %load_ext.
-    assert outputs[5][0]["text"].strip() == "True"
