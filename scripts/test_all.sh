@@ -11,6 +11,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PYTHON="${PYTHON:-python3}"
 command -v "$PYTHON" >/dev/null || PYTHON=python
+# Exported: the lab extension's build (scripts/build_labextension.mjs) asks this interpreter.
+export PYTHON
 # Stamps that let a re-run skip installs whose inputs did not change (build/ is git-ignored).
 STAMPS=build/.test-all-stamps
 mkdir -p "$STAMPS" test-artifacts
