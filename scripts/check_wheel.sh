@@ -47,7 +47,8 @@ check_labextension() {  # check_labextension WHEEL [SDIST]
 import json, sys, tarfile, zipfile
 wheel = zipfile.ZipFile(sys.argv[1])
 names = set(wheel.namelist())
-data = next(n.split("/")[0] for n in names if n.split("/")[0].endswith(".data"))
+data = next((n.split("/")[0] for n in names if n.split("/")[0].endswith(".data")), None)
+assert data, f"{sys.argv[1]} has no .data/ folder: the lab extension is not shipped as shared data"
 root = f"{data}/data/share/jupyter/labextensions/aefi-widget"
 package = json.loads(wheel.read(f"{root}/package.json"))
 assert package["name"] == "aefi-widget", package["name"]
