@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import aefi_widget as aefi
+from aefi_widget import demo
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -114,18 +115,29 @@ def check_against(rows: list[dict[str, Any]], reference: aefi.ImportanceResult,
               f"tolerance: {below or 'none'}; certified {row['certified'][:12]}")  # fmt: skip
 
 
+def problem(d: int, n: int, epochs: int) -> tuple[torch.nn.Module, torch.Tensor]:
+    """``bench_permutation.build_problem``'s model in eval mode; ``epochs=0``: untrained (the
+    smoke test: no optimiser, whose first use imports torch's compiler for seconds)."""
+    if epochs == 0:
+        frame = demo.make_correlated_data(n_samples=n, n_features=d, seed=0)
+        model = demo.seed_like_autoencoder(d, seed=0)
+        X = torch.tensor(frame.to_numpy())
+    else:
+        from bench_permutation import build_problem
+
+        model, X = build_problem(d, n, epochs)
+    return model.eval(), X
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     if args.pac:
         return pac_table(args.pac)
-    from bench_permutation import build_problem
-
     print(f"d={args.d} n={args.n} epochs={args.epochs} tolerance={args.tolerance} "
           f"confidence={args.confidence}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f} "
           "(shared machine)", flush=True)  # fmt: skip
-    model, X = build_problem(args.d, args.n, args.epochs)
-    model.eval()
+    model, X = problem(args.d, args.n, args.epochs)
     started = time.perf_counter()
     aefi.permutation_importance(model, X, n_repeats=1, seed=0, per_output=args.per_output)
     repeat_s = time.perf_counter() - started

@@ -115,40 +115,44 @@ def _planted(d: int = 40, n: int = 300):
     return Planted(weights), rng.normal(size=(n, d)).astype(np.float32)
 
 
-KEYWORDS = {"n_repeats": 6, "top_k": 5, "tolerance": 0.1, "seed": 2}
+KEYWORDS = {"n_repeats": 4, "top_k": 5, "tolerance": 0.1, "seed": 2}
 
 
-def test_same_decisions_across_batch_sizes_pause_and_checkpoint(tmp_path):
-    model, X = _planted()
-    runs = [aefi.PermutationImportance(model, X, batch_size=b, **KEYWORDS) for b in
-            (None, 37, 1000)]  # fmt: skip
-    finals = [list(run.increments())[-1] for run in runs]
-    for other in finals[1:]:
-        np.testing.assert_array_equal(other.importances, finals[0].importances)
-        for key, value in finals[0].extras.items():
-            np.testing.assert_array_equal(other.extras[key], value, err_msg=key)
-    final = finals[0]
-    assert final.certified_top_k and final.evaluations_done < X.size * 6 * 0.5
+def _race(model, X, **keywords) -> aefi.PermutationImportance:
+    return aefi.PermutationImportance(model, X, **{**KEYWORDS, **keywords})
+
+
+def _same(a: aefi.ImportanceResult, b: aefi.ImportanceResult) -> None:
+    np.testing.assert_array_equal(a.importances, b.importances)
+    assert a.evaluations_done == b.evaluations_done
+    for key, value in a.extras.items():
+        np.testing.assert_array_equal(b.extras[key], value, err_msg=key)
+
+
+def test_same_decisions_across_batch_sizes_threads_pause_and_checkpoint(tmp_path):
+    model, X = _planted(d=20, n=160)
+    final = _race(model, X).run()
+    assert final.certified_top_k and final.evaluations_done < X.size * 4 * 0.5
     assert final.settings["tolerance"] == 0.1 and final.settings["bound"].startswith("student")
-    snapshots = list(aefi.PermutationImportance(model, X, batch_size=37, **KEYWORDS).increments())
-    for i in (0, len(snapshots) // 3, len(snapshots) // 2):
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        _same(final, _race(model, X, batch_size=37).run())  # calls cut at 37 rows, one thread
+    finally:
+        torch.set_num_threads(before)
+    snapshots = list(_race(model, X, batch_size=1000).increments())  # chunks of several units
+    _same(final, snapshots[-1])
+    mid_round = [i for i, s in enumerate(snapshots[:-1]) if s.resume.position["granule"] > 0]
+    assert mid_round, "the test needs snapshots taken inside a round"
+    for i in (mid_round[0], len(snapshots) // 2):
         snapshot = aefi.ImportanceResult.load(snapshots[i].save(tmp_path / f"s{i}.npz"))
-        rest = list(aefi.PermutationImportance(model, X, batch_size=37, **KEYWORDS).increments(
-            resume=snapshot))  # fmt: skip
-        np.testing.assert_array_equal(rest[-1].importances, final.importances)
-        np.testing.assert_array_equal(rest[-1].extras["settled"], final.extras["settled"])
-        assert rest[-1].evaluations_done == final.evaluations_done
+        _same(final, list(_race(model, X, batch_size=1000).increments(resume=snapshot))[-1])
     path = tmp_path / "race.npz"
-    engine = aefi.PermutationImportance(model, X, batch_size=37, checkpoint=path,
-                                        checkpoint_every=0, **KEYWORDS)  # fmt: skip
-    stream = engine.increments()
+    stream = _race(model, X, batch_size=1000, checkpoint=path, checkpoint_every=0).increments()
     for _ in range(3):
         next(stream)
     stream.close()
-    resumed = aefi.PermutationImportance(model, X, batch_size=37, checkpoint=path,
-                                         **KEYWORDS).run()  # fmt: skip
-    np.testing.assert_array_equal(resumed.importances, final.importances)
-    np.testing.assert_array_equal(resumed.extras["race_rows"], final.extras["race_rows"])
+    _same(final, _race(model, X, batch_size=1000, checkpoint=path).run())
 
 
 def test_a_full_shuffle_of_rows_is_the_exact_runs_repeat():
@@ -206,7 +210,7 @@ def test_the_benchmark_runs_in_miniature(capsys):
 
     bench = load_benchmark("bench_race_rows")
     assert bench.main(["--pac", "3"])["seeds"] == 3
-    out = bench.main(["--d", "16", "--n", "60", "--epochs", "1", "--top-k", "2",
+    out = bench.main(["--d", "16", "--n", "60", "--epochs", "0", "--top-k", "2",
                       "--repeats", "2", "--reference-repeats", "2"])  # fmt: skip
     assert out["rows"][0]["evals"] > 0
     printed = capsys.readouterr().out
