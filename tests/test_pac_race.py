@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 
 import aefi_widget as aefi
-from aefi_widget.engine.pac_race import pac_decide
+from aefi_widget.engine.pac_race import hopeless, look_sizes, pac_decide, row_bounds
 from aefi_widget.engine.rows_race import (
     GranuleSums,
     RowsRaceSettings,
@@ -74,10 +75,35 @@ def simulate(seed: int, tolerance: float = 0.1, confidence: float = 0.95) -> Out
 
 
 def test_planted_races_keep_the_pac_claim_and_stop_early():
-    outcomes = [simulate(seed) for seed in range(12)]
+    outcomes = [simulate(seed) for seed in range(6)]
     assert all(o.correct for o in outcomes)  # allowed: 5 %; the 200-seed run is in benchmarks
-    assert sum(o.certified for o in outcomes) >= 10  # the ties are within the tolerance
+    assert sum(o.certified for o in outcomes) >= 5  # the ties are within the tolerance
     assert max(o.share for o in outcomes) < 0.2
+
+
+def test_bounds_are_t_intervals_split_over_units_sides_and_looks():
+    sizes = look_sizes(32, 4000)
+    assert sizes[:5].tolist() == [32, 64, 96, 160, 256] and sizes[-1] == 4000
+    count = np.array([32, 160, 4000])
+    mean, m2 = np.array([1.0, 2.0, 3.0]), np.array([31.0, 159.0 * 4, 3999.0 * 9])
+    lower, upper = row_bounds(count, mean, m2, sizes, 0.95, 400)
+    alpha = 0.05 / (2 * 3 * sizes.size)
+    half = stats.t.ppf(1 - alpha, count - 1) * np.sqrt(np.array([1.0, 4, 9]) * 400 / 399 / count)
+    np.testing.assert_allclose(upper - mean, half, rtol=1e-9)
+    np.testing.assert_allclose(mean - lower, half, rtol=1e-9)
+    with pytest.raises(ValueError, match="look size"):  # the union covers look sizes only
+        row_bounds(np.array([33, 160, 4000]), mean, m2, sizes, 0.95, 400)
+
+
+def test_plateau_units_are_given_up_but_not_the_top_k_or_separable_ones():
+    # k = 2: units 0-1 lead; 2 is 0.5 % below unit 1 (a plateau at a 1 % tolerance), 3 far.
+    count = np.full(4, 1000)
+    mean = np.array([1.0, 0.9, 0.895, 0.3])
+    m2 = np.full(4, 999.0 * 0.25)  # spread 0.5
+    out = hopeless(count, mean, m2, 2, 0.01, True, 10, 0.95, 4000, 400)
+    assert out.tolist() == [False, False, True, False]
+    # With a 20 % tolerance unit 2 can settle out: not hopeless.
+    assert not hopeless(count, mean, m2, 2, 0.2, True, 10, 0.95, 4000, 400).any()
 
 
 def test_the_rule_settles_within_the_tolerance_and_certifies_ranks():

@@ -17,12 +17,13 @@ After n rows of repeat r the block's mean *is* the exact run's ``importances[j, 
 The bound: Student t, Bonferroni over units, sides and looks; no finite-population shrinkage
 ------------------------------------------------------------------------------------------
 A unit is looked at only when its row count reaches a size of a schedule fixed in advance
-(``first``, doubling, up to ``cap``: L sizes). Its interval at size m is
-``mean +- t_{m-1}(1 - alpha) * sqrt(c * s^2 / m)`` with ``alpha = delta / (2 F L)``. Each member
-of the family {unit, size} depends only on a prefix of that unit's own stream, fixed in advance,
-so the union bound over F units x L sizes x 2 sides holds whatever the allocation does: the
-adaptive choices (which units get rows, when the run stops) only select which members are read.
-That is why the guarantee survives optional stopping and adaptive allocation.
+(``first``, growing 1.5x, up to ``cap``: L sizes; a bound at any other count is refused). Its
+interval at size m is ``mean +- t_{m-1}(1 - alpha) * sqrt(c * s^2 / m)`` with
+``alpha = delta / (2 F L)``. Each member of the family {unit, size} depends only on a prefix of
+that unit's own stream, fixed in advance, so the union bound over F units x L sizes x 2 sides
+holds whatever the allocation does: the adaptive choices (which units get rows, when the run
+stops) only select which members are read. That is why the guarantee survives optional
+stopping and adaptive allocation.
 
 Rows are drawn without replacement, and so are donors (a shuffle is a bijection). Writing
 ``y[i, k] = m + a_i + b_k + c_ik`` (c doubly centred), the m-row mean of one shuffle has variance
@@ -47,6 +48,11 @@ is *certified* when the k units ``T`` with the largest means (settled-inside uni
 and every other unit within eps of the true (k+1)-th. A unit whose interval is within eps both
 ways is settled too (either answer is right). A unit whose projected need exceeds the per-unit
 cap is *tied*: it gets no more rows, and the result says which units share the open places.
+The tie rule (:func:`hopeless`) asks whether a unit outside the top k by mean could settle out
+even if every unit reached the cap; a tie is no claim, so the rule costs power, never coverage.
+The top k by mean are never given up before the cap: their tight lower bounds are what every
+other unit is settled against (on the seed-like autoencoder's top 20, freezing them left the
+bulk running to the cap in vain: 41 % of the budget instead of 26 %).
 """
 
 from __future__ import annotations
@@ -56,7 +62,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-__all__ = ["PacDecision", "look_sizes", "pac_decide", "projected_rows", "row_bounds"]
+__all__ = ["PacDecision", "hopeless", "look_sizes", "pac_decide", "projected_rows", "row_bounds"]
 
 # Projected rows: the half-widths of the unit and of the boundary both shrink; 1.5 (not 2)
 # because the boundary's leaders get more rows than the unit.
@@ -98,33 +104,43 @@ class PacDecision:
         return self.settled_in | self.settled_out | self.tied
 
 
-def look_sizes(first: int, cap: int) -> np.ndarray:
-    """The row counts at which a unit is looked at: ``first``, doubling, and ``cap``: (L,)."""
+def look_sizes(first: int, cap: int, step: int = 32) -> np.ndarray:
+    """The row counts at which a unit is looked at: ``first``, then x 1.5 rounded up to a
+    multiple of ``step`` (32, 64, 96, 160, 256, ...), and ``cap``: (L,).
+
+    Growth 1.5 rather than doubling: a unit overshoots the rows it needs by 1.23x on average
+    instead of 1.44x, for a union over ~1.7x as many looks (the t quantile grows ~2 %); on the
+    seed-like autoencoder's values (d = 1,000, top 20) the race spends 26 % instead of 29 %."""
     sizes = [first]
-    while sizes[-1] * 2 < cap:
-        sizes.append(sizes[-1] * 2)
+    while -(-sizes[-1] * 3 // (2 * step)) * step < cap:
+        sizes.append(-(-sizes[-1] * 3 // (2 * step)) * step)
     if sizes[-1] < cap:
         sizes.append(cap)
     return np.array(sizes, dtype=np.int64)
 
 
-def _quantile(count: np.ndarray, n_units: int, n_looks: int, confidence: float) -> np.ndarray:
-    """t_{m-1}(1 - alpha) with alpha = (1 - confidence) / (2 F L), per count (>= 2)."""
-    alpha = (1.0 - confidence) / (2.0 * n_units * n_looks)
+def _quantile(count: np.ndarray, n_units: int, sizes: np.ndarray, confidence: float) -> np.ndarray:
+    """t_{m-1}(1 - alpha) with alpha = (1 - confidence) / (2 F L), per count (a look size: the
+    union bound covers the family {unit, look size} only)."""
+    look = np.searchsorted(sizes, count)
+    if (look >= sizes.size).any() or (sizes[np.minimum(look, sizes.size - 1)] != count).any():
+        raise ValueError("a bound was asked at a row count that is not a look size")
+    alpha = (1.0 - confidence) / (2.0 * n_units * sizes.size)
     return -special.stdtrit(count.astype(np.float64) - 1.0, alpha)
 
 
 def row_bounds(
-    count: np.ndarray, mean: np.ndarray, m2: np.ndarray, n_looks: int, confidence: float, n: int
-) -> tuple[np.ndarray, np.ndarray]:
+    count: np.ndarray, mean: np.ndarray, m2: np.ndarray, sizes: np.ndarray, confidence: float,
+    n: int,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Simultaneous lower and upper bounds on each unit's importance (module notes).
 
     Parameters
     ----------
     count, mean, m2 : numpy.ndarray, shape (F,)
         Rows done, their mean and sum of squared deviations (units without rows: count 0).
-    n_looks : int
-        Sizes of the look schedule (L).
+    sizes : numpy.ndarray of int, shape (L,)
+        The look schedule; every count of at least 2 is one of its sizes.
     confidence : float
         In (0, 1): the probability that every bound of the run holds.
     n : int
@@ -136,7 +152,7 @@ def row_bounds(
     if seen.any():
         m = count[seen].astype(np.float64)
         variance = m2[seen] / (m - 1.0) * (n / max(n - 1.0, 1.0))
-        half = _quantile(count[seen], count.size, n_looks, confidence) * np.sqrt(variance / m)
+        half = _quantile(count[seen], count.size, sizes, confidence) * np.sqrt(variance / m)
         lower[seen] = mean[seen] - half
         upper[seen] = mean[seen] + half
     return lower, upper
@@ -160,6 +176,38 @@ def projected_rows(
         need = (_NEED_FACTOR * z * spread / gap) ** 2
     need = np.where(spread == 0.0, 0.0, need)
     return np.where(np.isfinite(boundary), need, np.inf)
+
+
+def hopeless(
+    count: np.ndarray, mean: np.ndarray, m2: np.ndarray, k: int, tolerance: float,
+    relative: bool, n_looks: int, confidence: float, cap: int, n: int,
+) -> np.ndarray:  # fmt: skip
+    """(F,) bool: units outside the top k by mean that could not settle out even at the cap.
+
+    The best any unit's bounds can get is its half-width at ``cap`` rows (at its current
+    spread). A unit j outside the top k by mean settles out once its upper bound is below the
+    k-th largest lower bound plus the tolerance; if that fails even with every unit at the cap
+    and j's mean taken 2 standard errors lower than it is (so noise alone rarely gives a unit
+    up), j is hopeless: it sits in a plateau with the k-th unit that the cap cannot separate.
+    Giving up makes no claim (a tied unit is neither in nor out), so this rule only spends
+    power, never coverage. The top k by mean are never hopeless: their rows tighten the k-th
+    lower bound that every other unit is settled against.
+    """
+    n_units = count.size
+    result = np.zeros(n_units, dtype=bool)
+    seen = count >= 2
+    if k >= n_units or not seen.all():
+        return result
+    z = -special.ndtri((1.0 - confidence) / (2.0 * n_units * n_looks))
+    spread = np.sqrt(m2 / np.maximum(count - 1, 1) * (n / max(n - 1.0, 1.0)))
+    at_cap = z * spread / np.sqrt(cap)
+    order = _by_mean(mean)
+    best_lower = np.sort(mean - at_cap)[::-1][k - 1]
+    epsilon = tolerance * max(0.0, best_lower) if relative else tolerance
+    optimistic = mean - 2.0 * spread / np.sqrt(np.maximum(count, 1))
+    result = optimistic + at_cap > best_lower + epsilon
+    result[order[:k]] = False
+    return result
 
 
 def pac_decide(

@@ -42,7 +42,7 @@ from aefi_widget.result import ImportanceResult, ResumeState
 __all__ = ["check_rows_race_options", "rows_race_compute", "rows_race_empty",
            "rows_race_finished", "rows_race_settings"]  # fmt: skip
 
-BOUND = "student-t, Bonferroni over units, sides and looks (row counts doubling), no FPC"
+BOUND = "student-t, Bonferroni over units, sides and looks (row counts growing 1.5x), no FPC"
 _SUMS = ("count", "total", "m2", "perm_sum")
 
 

@@ -1,7 +1,7 @@
 """The rows race: certified top-k within a tolerance, sampling rows as well as shuffles.
 
 A round gives every open unit (not settled, not tied, under the cap of ``n_repeats * n`` rows) a
-block of rows that takes its row count to the next size of the look schedule (32, 64, 128, ...:
+block of rows that takes its row count to the next size of the look schedule (32, 64, 96, ...:
 :func:`~aefi_widget.engine.pac_race.look_sizes`); the ``top_k + LEADERS_EXTRA`` open units with
 the largest means jump two sizes (LUCB's idea: the boundary's bounds tighten first, and the
 relative tolerance and every other unit's settling are measured against them). After the round
@@ -23,6 +23,7 @@ import numpy as np
 
 from aefi_widget.engine.pac_race import (
     PacDecision,
+    hopeless,
     look_sizes,
     pac_decide,
     projected_rows,
@@ -44,6 +45,9 @@ __all__ = [
 FIRST_ROWS = 32
 GRANULE = 32
 LEADERS_EXTRA = 10
+# Rows before a unit may be given up as hopeless (pac_race.hopeless): its spread and mean are
+# then known to about 10 % and 0.2 spreads.
+GIVE_UP_ROWS = 128
 
 
 @dataclass(frozen=True)
@@ -163,7 +167,7 @@ class RowsRaceState:
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         t, s = self.totals, self.settings
-        return row_bounds(t.count, t.mean, t.m2, len(s.sizes), s.confidence, s.n)
+        return row_bounds(t.count, t.mean, t.m2, s.sizes, s.confidence, s.n)
 
     def projected(self) -> np.ndarray:
         t, s = self.totals, self.settings
@@ -176,7 +180,10 @@ class RowsRaceState:
         s, t = self.settings, self.totals
         lower, upper = self.bounds()
         at_cap = t.count >= s.cap
-        give_up = at_cap | ((t.count >= min(s.n, s.cap)) & (self.projected() > s.cap))
+        judged = t.count >= min(GIVE_UP_ROWS, s.cap)
+        give_up = at_cap | (judged & hopeless(t.count, t.mean, t.m2, s.top_k, s.tolerance,
+                                              s.relative, len(s.sizes), s.confidence, s.cap,
+                                              s.n))  # fmt: skip
         self.decision = pac_decide(lower, upper, t.mean, s.top_k, s.tolerance, s.relative,
                                    self.decision, give_up)  # fmt: skip
 
