@@ -1,12 +1,16 @@
-"""Run an engine's ``increments()`` generator on a background thread: pause, resume, cancel.
+"""Run an engine's ``increments()`` generator in a worker process or on a thread: pause, resume,
+cancel.
 
 A :class:`Job` keeps the kernel free while permutation importance is computed. The engine does
 the work in chunks (one forward call each, well under a second) and yields an immutable
 :class:`~aefi_widget.result.ImportanceResult` after every chunk; the job's worker thread stores the
-latest one and tells subscribers. Between two chunks the generator is suspended at its ``yield``,
-which is where the worker honours pause (it parks and the generator simply stays suspended) and
-cancel (it closes the generator). So both take effect within one chunk's time, and no work in
-flight is ever thrown away.
+latest one and tells subscribers. By default (``backend="process"``) the generator runs in a
+spawned worker process (:mod:`aefi_widget.worker_process`) and the job's thread receives its
+snapshots; with ``backend="thread"`` the job's thread runs the generator itself. Between two
+chunks the generator is suspended at its ``yield``, which is where the worker honours pause (it
+parks and the generator simply stays suspended). Cancel closes the generator after the chunk in
+flight on a thread, and kills a worker process at once (the last snapshot is kept and
+checkpointed), so a long forward call is never waited for.
 
 Locking rule: the job's lock only guards its own fields for a few bytecodes. It is never held
 while the engine computes or while a subscriber runs, so a widget callback that asks for the
@@ -22,19 +26,33 @@ import logging
 import os
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from aefi_widget.engine.checkpoint import check_checkpoint_path
 from aefi_widget.result import ImportanceResult
 from aefi_widget.rich_display import job_html
+from aefi_widget.worker_process import (
+    RemoteIncrements,
+    Unshippable,
+    WorkerCancelled,
+    WorkerProcess,
+    close_idle_workers,
+    ship,
+)
 
 __all__ = ["Job", "JobProgress", "JobStatus", "live_jobs"]
 
 logger = logging.getLogger(__name__)
 
 JobStatus = Literal["idle", "running", "paused", "done", "cancelled", "error"]
+Backend = Literal["process", "thread"]
+# The default backend is "thread"; AEFI_WIDGET_BACKEND=process changes it (e.g. to run a suite
+# on workers).
+_BACKEND_VARIABLE = "AEFI_WIDGET_BACKEND"
 _ENDED: frozenset[str] = frozenset({"done", "cancelled", "error"})
 _job_numbers = itertools.count(1)
 # Jobs started in this process and not yet collected: cancelled at interpreter exit (below).
@@ -54,6 +72,7 @@ def _cancel_live_jobs() -> None:
     deadline = time.monotonic() + _EXIT_WAIT_S
     for job in jobs:
         job.wait(max(0.0, deadline - time.monotonic()))
+    close_idle_workers()
 
 
 atexit.register(_cancel_live_jobs)
@@ -96,6 +115,20 @@ class JobProgress:
     n_repeats: int
 
 
+def _check_backend(backend: str | None, client: Any) -> Backend:
+    """The backend asked for (or the default), checked; "thread" with a Dask client."""
+    if backend is None:
+        backend = os.environ.get(_BACKEND_VARIABLE, "thread") or "thread"
+        where = f" (from ${_BACKEND_VARIABLE})"
+    else:
+        where = ""
+    if backend not in ("process", "thread"):
+        raise ValueError(f"backend must be 'process' or 'thread', got {backend!r}{where}")
+    if client is not None:
+        return "thread"  # the cluster computes; the job's thread only gathers
+    return backend  # type: ignore[return-value]
+
+
 def _check_engine(engine: Any) -> None:
     """Refuse, at construction, anything that is not an engine (``TypeError`` naming what lacks)."""
     missing = [
@@ -128,6 +161,14 @@ class Job:
     client : dask.distributed.Client, optional
         Run the engine's chunks on this Dask cluster (``increments(client=...)``); the numbers
         are the same as locally. By default the engine's own setting (local unless it has one).
+        With a client the job coordinates on a thread (the cluster computes).
+    backend : {"process", "thread"}, optional
+        Where the engine computes: a spawned worker process (default, or the environment
+        variable ``AEFI_WIDGET_BACKEND``) or a thread of this process. The numbers are the same
+        bit for bit. An engine that cannot be pickled runs on a thread, with a warning and
+        :attr:`notice` naming the object.
+    threads : int, optional
+        torch threads in the worker process (default: ``torch.get_num_threads()`` here).
 
     Notes
     -----
@@ -144,9 +185,23 @@ class Job:
         resume: ImportanceResult | None = None,
         checkpoint: str | os.PathLike[str] | None = None,
         client: Any = None,
+        backend: Backend | None = None,
+        threads: int | None = None,
     ) -> None:
         _check_engine(engine)
         self.engine = engine
+        self.backend: Backend = _check_backend(backend, client)
+        # Why the job computes on a thread although a process was asked for ("" otherwise).
+        self.notice = ""
+        self._threads = threads
+        self._payload: bytes | None = None
+        self._worker: WorkerProcess | None = None
+        self._unstarted_worker: weakref.finalize | None = None
+        if self.backend == "process":
+            try:
+                self._payload = ship(engine)
+            except Unshippable as error:
+                self._fall_back(str(error))
         self._resume_from = resume
         # Passed to engine.increments(client=...): the chunks run on that Dask cluster.
         self._client = client
@@ -169,8 +224,31 @@ class Job:
         self._active_since: float | None = None  # monotonic start of the current stretch
 
     # ------------------------------------------------------------------ control
+    def prepare(self) -> Job:
+        """Spawn the worker process now (it loads torch and the engine, ~1-2 s) so that
+        :meth:`start` computes at once; a no-op on a thread or when done already."""
+        with self._lock:
+            if self.backend == "process" and self._worker is None and self._status == "idle":
+                import torch
+
+                threads = self._threads if self._threads is not None else torch.get_num_threads()
+                assert self._payload is not None
+                self._worker = WorkerProcess.acquire(self._payload, threads)
+                self._payload = None  # the worker has it
+                # A job prepared and then dropped must not leave its worker behind (detached
+                # once started: the worker then outlives the job for the next one).
+                self._unstarted_worker = weakref.finalize(self, self._worker.kill)
+        return self
+
+    @property
+    def worker_pid(self) -> int | None:
+        """The worker process's id (None on a thread or before :meth:`start`)."""
+        worker = self._worker
+        return None if worker is None else worker.pid
+
     def start(self) -> Job:
-        """Start the worker thread and return the job; a job runs once (RuntimeError after)."""
+        """Start the computation and return the job; a job runs once (RuntimeError after)."""
+        self.prepare()
         with self._lock:
             if self._status != "idle":
                 raise RuntimeError(
@@ -178,6 +256,8 @@ class Job:
                     "create a new Job (optionally with resume=job.snapshot()) to run again"
                 )
             self._status = "running"
+            if self._unstarted_worker is not None:
+                self._unstarted_worker.detach()
             self._active_since = time.monotonic()
             # Daemon: a kernel or interpreter shutting down never waits for a computation,
             # only (at exit, bounded) for the chunk in flight: see _cancel_live_jobs.
@@ -197,13 +277,19 @@ class Job:
         self._run_allowed.set()
 
     def cancel(self) -> None:
-        """Stop after the chunk in flight; the partial snapshot is kept. No-op once ended."""
+        """Stop: a worker process at once, a thread after the chunk in flight; the partial
+        snapshot is kept (and checkpointed). No-op once ended."""
         with self._lock:
             never_started = self._status == "idle"
             if never_started:
                 self._status = "cancelled"
+            worker = self._worker
         self._cancel_requested.set()
         self._run_allowed.set()  # wake a parked worker so it can see the cancel
+        if worker is not None:
+            worker.kill()
+            if never_started:
+                worker.close()
         if never_started:
             self._notify()
             self._ended.set()
@@ -302,6 +388,36 @@ class Job:
         return self._active_s + running
 
     # ------------------------------------------------------------------ worker
+    def _fall_back(self, why: str) -> None:
+        """Compute on a thread instead of a worker process, saying why."""
+        self.backend = "thread"
+        self.notice = f"{why}; computing on a thread in this kernel instead"
+        warnings.warn(self.notice, RuntimeWarning, stacklevel=3)
+
+    def _open(self, keywords: dict[str, Any]) -> Iterator[ImportanceResult]:
+        """The snapshots: the engine's generator here, or a worker process's stream."""
+        worker = self._worker
+        if worker is None:
+            return self.engine.increments(resume=self._resume_from, **keywords)
+        path = keywords.get("checkpoint", getattr(self.engine, "checkpoint", None))
+        path = None if path is None else check_checkpoint_path(path)
+        return RemoteIncrements(
+            worker, self._resume_from, keywords, path, self._run_allowed.is_set
+        )
+
+    def _pull(self, generator: Iterator[ImportanceResult]) -> JobStatus:
+        """Take snapshots until the generator ends ("done") or a cancel ("cancelled")."""
+        while self._hold_while_paused():
+            snapshot = next(generator, None)
+            if snapshot is None:
+                return "done"
+            # Keep the chunk even when a cancel arrived while it was computed: work done
+            # is never thrown away ("cancelling loses at most the chunk in flight").
+            with self._lock:
+                self._snapshot = snapshot
+            self._notify()
+        return "cancelled"
+
     def _work(self) -> None:
         """Worker thread body: pull chunks until the generator ends, fails or is cancelled."""
         self._notify()  # the "running" status set by start()
@@ -314,17 +430,18 @@ class Job:
                 keywords["checkpoint"] = self._checkpoint
             if self._client is not None:
                 keywords["client"] = self._client
-            generator = self.engine.increments(resume=self._resume_from, **keywords)
-            while self._hold_while_paused():
-                snapshot = next(generator, None)
-                if snapshot is None:
-                    final = "done"
-                    break
-                # Keep the chunk even when a cancel arrived while it was computed: work done
-                # is never thrown away ("cancelling loses at most the chunk in flight").
+            generator = self._open(keywords)
+            try:
+                final = self._pull(generator)
+            except Unshippable as error:  # the worker could not load it: before any snapshot
+                self._close(generator)
                 with self._lock:
-                    self._snapshot = snapshot
-                self._notify()
+                    self._worker = None
+                self._fall_back(str(error))
+                generator = self.engine.increments(resume=self._resume_from, **keywords)
+                final = self._pull(generator)
+        except WorkerCancelled:
+            final = "cancelled"
         except BaseException as error:  # whatever happens, the job must end and say why
             final = "error"
             self._error = error

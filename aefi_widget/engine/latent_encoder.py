@@ -211,17 +211,34 @@ class EncoderSession:
             check_first(self.feature_names, self.X)
         self.probe = self.X[torch.arange(_PROBE_ROWS, device=self.device) % self.n_samples]
         tuple_output = self._check_code()
-        with computing(self.owner):
-            # A Sequential encoder starting with a Linear shares the permutation method's rank-1
-            # path (and its fused kernels); one returning a tuple stays plain.
-            self.path: ForwardPath = detect_forward_path(
-                self.encoder, self.probe, allow_rank1=rank1 and not tuple_output
-            )
+        # A Sequential encoder starting with a Linear shares the permutation method's rank-1
+        # path (and its fused kernels); one returning a tuple stays plain.
+        self._allow_rank1 = rank1 and not tuple_output
+        self.path: ForwardPath = self._detect_path()
         self.latent_names = tuple(f"z{i}" for i in range(self.n_latent))
         self.caller = Caller(self.device)
         self._codes: EncoderCodes | None = None
         self._lock = threading.Lock()
         self._identity: dict[str, str] | None = None
+
+    def _detect_path(self) -> ForwardPath:
+        with computing(self.owner):
+            return detect_forward_path(self.encoder, self.probe, allow_rank1=self._allow_rank1)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """For a worker process: as :class:`~aefi_widget.engine.session.ModelSession`, without
+        the lock, caller, forward path (packed weights) and cached codes, rebuilt there."""
+        state = dict(self.__dict__)
+        for name in ("path", "caller", "_codes", "_lock"):
+            state.pop(name)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.path = self._detect_path()
+        self.caller = Caller(self.device)
+        self._codes = None
+        self._lock = threading.Lock()
 
     def _check_code(self) -> bool:
         """Refuse an encoder that does not map (rows, d) to finite (rows, L) codes; whether it

@@ -127,20 +127,44 @@ class ModelSession:
             check_first(self.output_names, self.X)
         self.probe = self.X[torch.arange(_PROBE_ROWS, device=self.device) % self.n_samples]
         self._check_reconstruction()
+        self._forward_path = forward_path
+        self.path: ForwardPath = self._detect_path()
+        self.caller = Caller(self.device)
+        self._baseline: Baseline | None = None
+        self._lock = threading.Lock()
+        self._identity: dict[str, str] | None = None
+
+    def _detect_path(self) -> ForwardPath:
+        """The forward path for the model (a pure function of its structure and the probe)."""
         # A model that writes into its input gets a copy on every call (engine data stays intact).
         calls = CopyingInputs(self.model) if self._writes_input else self.model
+        forward_path = self._forward_path
         with computing(self.model):  # eval mode: no BatchNorm updates, no dropout
-            self.path: ForwardPath = detect_forward_path(
+            return detect_forward_path(
                 calls,
                 self.probe,
                 allow_rank1=forward_path != "plain",
                 allow_fused=forward_path in ("auto", "fused"),
                 force_fused=forward_path == "fused",
             )
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict[str, Any]:
+        """What a worker process needs (``aefi_widget.job``'s process backend): the model, X,
+        metric and checks' outcomes. Left out and rebuilt there: the lock, the caller, the
+        forward path (fused kernels hold packed weights torch cannot pickle) and the baseline
+        (recomputed with the same bits)."""
+        state = dict(self.__dict__)
+        for name in ("path", "caller", "_baseline", "_lock"):
+            state.pop(name)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.path = self._detect_path()
         self.caller = Caller(self.device)
-        self._baseline: Baseline | None = None
+        self._baseline = None
         self._lock = threading.Lock()
-        self._identity: dict[str, str] | None = None
 
     # ------------------------------------------------------------------ checks
     def _check_reconstruction(self) -> None:
