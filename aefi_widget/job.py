@@ -4,9 +4,9 @@ cancel.
 A :class:`Job` keeps the kernel free while permutation importance is computed. The engine does
 the work in chunks (one forward call each, well under a second) and yields an immutable
 :class:`~aefi_widget.result.ImportanceResult` after every chunk; the job's worker thread stores the
-latest one and tells subscribers. By default (``backend="process"``) the generator runs in a
-spawned worker process (:mod:`aefi_widget.worker_process`) and the job's thread receives its
-snapshots; with ``backend="thread"`` the job's thread runs the generator itself. Between two
+latest one and tells subscribers. With ``backend="process"`` the generator runs in a spawned
+worker process (:mod:`aefi_widget.job_worker`) and the job's thread receives its snapshots; with
+``backend="thread"`` (the default) the job's thread runs the generator itself. Between two
 chunks the generator is suspended at its ``yield``, which is where the worker honours pause (it
 parks and the generator simply stays suspended). Cancel closes the generator after the chunk in
 flight on a thread, and kills a worker process at once (the last snapshot is kept and
@@ -26,33 +26,21 @@ import logging
 import os
 import threading
 import time
-import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from aefi_widget.engine.checkpoint import check_checkpoint_path
+from aefi_widget.job_worker import Backend, WorkerLink
 from aefi_widget.result import ImportanceResult
 from aefi_widget.rich_display import job_html
-from aefi_widget.worker_process import (
-    RemoteIncrements,
-    Unshippable,
-    WorkerCancelled,
-    WorkerProcess,
-    close_idle_workers,
-    ship,
-)
+from aefi_widget.worker_process import Unshippable, WorkerCancelled, close_idle_workers
 
 __all__ = ["Job", "JobProgress", "JobStatus", "live_jobs"]
 
 logger = logging.getLogger(__name__)
 
 JobStatus = Literal["idle", "running", "paused", "done", "cancelled", "error"]
-Backend = Literal["process", "thread"]
-# The default backend is "thread"; AEFI_WIDGET_BACKEND=process changes it (e.g. to run a suite
-# on workers).
-_BACKEND_VARIABLE = "AEFI_WIDGET_BACKEND"
 _ENDED: frozenset[str] = frozenset({"done", "cancelled", "error"})
 _job_numbers = itertools.count(1)
 # Jobs started in this process and not yet collected: cancelled at interpreter exit (below).
@@ -115,20 +103,6 @@ class JobProgress:
     n_repeats: int
 
 
-def _check_backend(backend: str | None, client: Any) -> Backend:
-    """The backend asked for (or the default), checked; "thread" with a Dask client."""
-    if backend is None:
-        backend = os.environ.get(_BACKEND_VARIABLE, "thread") or "thread"
-        where = f" (from ${_BACKEND_VARIABLE})"
-    else:
-        where = ""
-    if backend not in ("process", "thread"):
-        raise ValueError(f"backend must be 'process' or 'thread', got {backend!r}{where}")
-    if client is not None:
-        return "thread"  # the cluster computes; the job's thread only gathers
-    return backend  # type: ignore[return-value]
-
-
 def _check_engine(engine: Any) -> None:
     """Refuse, at construction, anything that is not an engine (``TypeError`` naming what lacks)."""
     missing = [
@@ -162,10 +136,11 @@ class Job:
         Run the engine's chunks on this Dask cluster (``increments(client=...)``); the numbers
         are the same as locally. By default the engine's own setting (local unless it has one).
         With a client the job coordinates on a thread (the cluster computes).
-    backend : {"process", "thread"}, optional
-        Where the engine computes: a spawned worker process (default, or the environment
-        variable ``AEFI_WIDGET_BACKEND``) or a thread of this process. The numbers are the same
-        bit for bit. An engine that cannot be pickled runs on a thread, with a warning and
+    backend : {"thread", "process"}, optional
+        Where the engine computes: a thread of this process (default; the environment variable
+        ``AEFI_WIDGET_BACKEND`` changes the default) or a spawned worker process, which computes
+        at full speed, is cancelled at once and survives a model that crashes. The numbers are
+        the same bit for bit. An engine that cannot be pickled runs on a thread, with a warning and
         :attr:`notice` naming the object.
     threads : int, optional
         torch threads in the worker process (default: ``torch.get_num_threads()`` here).
@@ -190,18 +165,7 @@ class Job:
     ) -> None:
         _check_engine(engine)
         self.engine = engine
-        self.backend: Backend = _check_backend(backend, client)
-        # Why the job computes on a thread although a process was asked for ("" otherwise).
-        self.notice = ""
-        self._threads = threads
-        self._payload: bytes | None = None
-        self._worker: WorkerProcess | None = None
-        self._unstarted_worker: weakref.finalize | None = None
-        if self.backend == "process":
-            try:
-                self._payload = ship(engine)
-            except Unshippable as error:
-                self._fall_back(str(error))
+        self._link = WorkerLink(engine, backend, client, threads)
         self._resume_from = resume
         # Passed to engine.increments(client=...): the chunks run on that Dask cluster.
         self._client = client
@@ -228,23 +192,24 @@ class Job:
         """Spawn the worker process now (it loads torch and the engine, ~1-2 s) so that
         :meth:`start` computes at once; a no-op on a thread or when done already."""
         with self._lock:
-            if self.backend == "process" and self._worker is None and self._status == "idle":
-                import torch
-
-                threads = self._threads if self._threads is not None else torch.get_num_threads()
-                assert self._payload is not None
-                self._worker = WorkerProcess.acquire(self._payload, threads)
-                self._payload = None  # the worker has it
-                # A job prepared and then dropped must not leave its worker behind (detached
-                # once started: the worker then outlives the job for the next one).
-                self._unstarted_worker = weakref.finalize(self, self._worker.kill)
+            if self._status == "idle":
+                self._link.prepare(self)
         return self
+
+    @property
+    def backend(self) -> Backend:
+        """Where the engine computes: ``"process"`` or ``"thread"`` (also after a fall-back)."""
+        return self._link.backend
+
+    @property
+    def notice(self) -> str:
+        """Why a job asked to compute in a process computes on a thread ("" otherwise)."""
+        return self._link.notice
 
     @property
     def worker_pid(self) -> int | None:
         """The worker process's id (None on a thread or before :meth:`start`)."""
-        worker = self._worker
-        return None if worker is None else worker.pid
+        return self._link.pid
 
     def start(self) -> Job:
         """Start the computation and return the job; a job runs once (RuntimeError after)."""
@@ -256,8 +221,7 @@ class Job:
                     "create a new Job (optionally with resume=job.snapshot()) to run again"
                 )
             self._status = "running"
-            if self._unstarted_worker is not None:
-                self._unstarted_worker.detach()
+            self._link.started()
             self._active_since = time.monotonic()
             # Daemon: a kernel or interpreter shutting down never waits for a computation,
             # only (at exit, bounded) for the chunk in flight: see _cancel_live_jobs.
@@ -283,13 +247,9 @@ class Job:
             never_started = self._status == "idle"
             if never_started:
                 self._status = "cancelled"
-            worker = self._worker
         self._cancel_requested.set()
         self._run_allowed.set()  # wake a parked worker so it can see the cancel
-        if worker is not None:
-            worker.kill()
-            if never_started:
-                worker.close()
+        self._link.kill(never_started)
         if never_started:
             self._notify()
             self._ended.set()
@@ -388,23 +348,6 @@ class Job:
         return self._active_s + running
 
     # ------------------------------------------------------------------ worker
-    def _fall_back(self, why: str) -> None:
-        """Compute on a thread instead of a worker process, saying why."""
-        self.backend = "thread"
-        self.notice = f"{why}; computing on a thread in this kernel instead"
-        warnings.warn(self.notice, RuntimeWarning, stacklevel=3)
-
-    def _open(self, keywords: dict[str, Any]) -> Iterator[ImportanceResult]:
-        """The snapshots: the engine's generator here, or a worker process's stream."""
-        worker = self._worker
-        if worker is None:
-            return self.engine.increments(resume=self._resume_from, **keywords)
-        path = keywords.get("checkpoint", getattr(self.engine, "checkpoint", None))
-        path = None if path is None else check_checkpoint_path(path)
-        return RemoteIncrements(
-            worker, self._resume_from, keywords, path, self._run_allowed.is_set
-        )
-
     def _pull(self, generator: Iterator[ImportanceResult]) -> JobStatus:
         """Take snapshots until the generator ends ("done") or a cancel ("cancelled")."""
         while self._hold_while_paused():
@@ -430,14 +373,14 @@ class Job:
                 keywords["checkpoint"] = self._checkpoint
             if self._client is not None:
                 keywords["client"] = self._client
-            generator = self._open(keywords)
+            generator = self._link.open(
+                self.engine, self._resume_from, keywords, self._run_allowed.is_set
+            )
             try:
                 final = self._pull(generator)
             except Unshippable as error:  # the worker could not load it: before any snapshot
                 self._close(generator)
-                with self._lock:
-                    self._worker = None
-                self._fall_back(str(error))
+                self._link.fall_back(str(error))
                 generator = self.engine.increments(resume=self._resume_from, **keywords)
                 final = self._pull(generator)
         except WorkerCancelled:

@@ -1,22 +1,25 @@
-"""An engine's ``increments()`` computed in a spawned worker process, snapshots streamed back.
+"""A spawned worker process that computes an engine's ``increments()``; the kernel's handle on it.
 
-:class:`~aefi_widget.job.Job` uses this by default (``backend="process"``). Why a process: the
-kernel's own OpenMP team and GIL slow a computing thread 1.2-1.8x (``benchmarks/bench_threads.py``),
-a kernel cannot change libgomp's settings once torch loaded, and a model that segfaults, calls
-``os._exit`` or runs out of memory would take the kernel down. A worker chooses its OpenMP settings
-before it imports torch, and its death costs only the chunk in flight.
+:class:`~aefi_widget.job.Job` uses this with ``backend="process"`` (through
+:mod:`aefi_widget.job_worker`; the worker's side is :mod:`aefi_widget.worker_serve`). Why a
+process: the kernel's own OpenMP team and GIL slow a computing thread 1.2-1.8x
+(``benchmarks/bench_threads.py``), a kernel cannot change libgomp's settings once torch loaded,
+and a model that segfaults, calls ``os._exit`` or runs out of memory would take the kernel down.
+A worker chooses its OpenMP settings before it imports torch, and its death costs only the chunk
+in flight.
 
-Mechanism (standard library only, no protocol of our own beyond message tuples):
+Mechanism (standard library and cloudpickle, no protocol beyond message tuples):
 
 - ``multiprocessing`` with the *spawn* context (never fork: the kernel's OpenMP or CUDA state does
-  not survive a fork), one process per job, two one-way ``Pipe`` connections. The results pipe has
-  a single writer (the worker), so the worker's death, even mid-message, reads as ``EOFError``.
+  not survive a fork), two one-way ``Pipe`` connections. The results pipe has a single writer
+  (the worker), so the worker's death, even mid-message, reads as ``EOFError``. One job at a time
+  per worker; a worker whose job ended cleanly is kept (one at most) for the next job.
 - The engine travels once, by value with ``cloudpickle`` (as Dask ships it to its workers), so a
   model class, closure or lambda metric defined in ``__main__`` or a notebook works. What travels:
   the engine's settings, the model (parameters and buffers), the session's private copy of X and
   its 16 probe rows; what does not (rebuilt in the worker with the same bits): locks, the detected
   forward path and its packed kernels, the cached baseline (see ``ModelSession.__getstate__``).
-  At d = 1,000, n = 950: ~13 MB, ~0.15 s to pickle in the kernel (``benchmarks/bench_worker.py``).
+  Its size and pickling time: ``benchmarks/bench_worker.py``.
 - Flow control by credits: the kernel asks for at most two chunks ahead, so the worker computes
   while the kernel handles a snapshot, and a pause stops it after the chunk in flight, exactly as
   on a thread (its generator stays suspended at a yield).
@@ -28,23 +31,17 @@ Mechanism (standard library only, no protocol of our own beyond message tuples):
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import multiprocessing
 import os
-import pickle
 import signal
 import threading
-import traceback
-from collections.abc import Callable, Iterator
-from multiprocessing.connection import Connection, wait
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
-from aefi_widget.result import ImportanceResult, ResumeState
+from aefi_widget.worker_serve import serve
 
 __all__ = [
-    "RemoteIncrements",
     "Unshippable",
     "WorkerDied",
     "WorkerProcess",
@@ -62,9 +59,6 @@ WORKER_ENVIRONMENT = {"GOMP_SPINCOUNT": "1000"}
 _AHEAD = 2
 _ENVIRONMENT_LOCK = threading.Lock()
 _JOIN_S = 5.0
-# A worker whose job ended cleanly waits this long for the next job (Continue, another method,
-# the next test) before it exits: spawning one costs 1-2 s (torch's import).
-IDLE_EXIT_S = 60.0
 # At most one idle worker is kept (it holds torch, ~150 MB); keyed by its torch thread count.
 _idle: list[WorkerProcess] = []
 _IDLE_LOCK = threading.Lock()
@@ -75,7 +69,7 @@ class Unshippable(TypeError):
 
 
 class WorkerDied(RuntimeError):
-    """The worker process ended without a word: a crash, ``os._exit`` or the out-of-memory killer."""
+    """The worker process ended without a word: a crash, ``os._exit``, the out-of-memory killer."""
 
 
 class WorkerCancelled(Exception):
@@ -83,7 +77,7 @@ class WorkerCancelled(Exception):
 
 
 def ship(engine: Any) -> bytes:
-    """``engine`` pickled by value (cloudpickle); :class:`Unshippable` naming the part that is not."""
+    """``engine`` pickled by value (cloudpickle); :class:`Unshippable` names a part that is not."""
     import cloudpickle
 
     try:
@@ -250,173 +244,3 @@ def _how_it_ended(process: Any) -> str:
         }.get(name, "a signal")
         return f"was killed by {name} ({why})"
     return f"exited with status {code} (os._exit or sys.exit in the model)"
-
-
-class RemoteIncrements:
-    """An iterator over the snapshots a :class:`WorkerProcess` computes, like ``increments()``.
-
-    Parameters
-    ----------
-    worker : WorkerProcess
-    resume : ImportanceResult or None
-        Where to continue from (sent with the start command).
-    keywords : dict
-        ``increments`` keywords (``checkpoint=``).
-    checkpoint : Path or None
-        Written by the kernel with the last snapshot when the worker is killed or dies (the
-        worker writes it itself on a normal end and on an exception).
-    may_ask_ahead : callable returning bool
-        False while a pause is requested: no more chunks are asked for.
-    """
-
-    def __init__(
-        self,
-        worker: WorkerProcess,
-        resume: ImportanceResult | None,
-        keywords: dict[str, Any],
-        checkpoint: Path | None,
-        may_ask_ahead: Callable[[], bool],
-    ) -> None:
-        self._worker, self._checkpoint, self._may_ask_ahead = worker, checkpoint, may_ask_ahead
-        self._asked = 0  # chunks asked for and not yet received
-        self._ended_cleanly = False
-        self.last: ImportanceResult | None = None
-        worker.send(("start", resume, keywords))
-
-    def __iter__(self) -> RemoteIncrements:
-        return self
-
-    def __next__(self) -> ImportanceResult:
-        self._ask(_AHEAD if self._may_ask_ahead() else 1)
-        kind, *rest = self._worker.receive()
-        self._asked -= 1
-        if kind == "snapshot":
-            if self._may_ask_ahead():
-                self._ask(_AHEAD)
-            self.last = _refrozen(rest[0])
-            return self.last
-        self._ended_cleanly = True
-        if kind == "done":
-            raise StopIteration
-        if kind == "unloadable":
-            raise Unshippable(rest[0])
-        raise _rebuilt_error(*rest)
-
-    def _ask(self, ahead: int) -> None:
-        while self._asked < ahead:
-            self._worker.send(("next",))
-            self._asked += 1
-
-    def close(self) -> None:
-        """Release the worker for the next job if it finished, else kill it and keep the last
-        snapshot's checkpoint."""
-        if self._ended_cleanly:
-            self._worker.release()
-            return
-        self._worker.kill()
-        self._worker.close()
-        if self._checkpoint is not None and self.last is not None:
-            if self.last.resume is not None:
-                from aefi_widget.engine.checkpoint import save_checkpoint
-
-                save_checkpoint(self._checkpoint, self.last)
-
-
-def _refrozen(snapshot: ImportanceResult) -> ImportanceResult:
-    """``snapshot`` rebuilt so its arrays are read-only again (unpickled arrays are writable)."""
-    state = snapshot.resume
-    if state is not None:
-        state = ResumeState(state.method, state.position, state.arrays, state.identity)
-    return ImportanceResult(
-        snapshot.feature_names, snapshot.output_names, snapshot.importances,
-        snapshot.baseline_error, settings=snapshot.settings, groups=snapshot.groups,
-        evaluations_done=snapshot.evaluations_done, evaluations_total=snapshot.evaluations_total,
-        elapsed_s=snapshot.elapsed_s, resume=state, extras=snapshot.extras, labels=snapshot.labels,
-    )  # fmt: skip
-
-
-class WorkerTraceback(Exception):
-    """The traceback of an exception raised in the worker, as text (its ``__cause__``)."""
-
-    def __str__(self) -> str:
-        return "\n" + str(self.args[0])
-
-
-def _rebuilt_error(error: bytes | None, text: str) -> BaseException:
-    """The worker's exception (or a RuntimeError with its text), its traceback as the cause."""
-    rebuilt: BaseException | None = None
-    if error is not None:
-        with contextlib.suppress(Exception):
-            rebuilt = pickle.loads(error)
-    if not isinstance(rebuilt, BaseException):
-        rebuilt = RuntimeError(text.strip().splitlines()[-1] if text.strip() else "worker failed")
-    rebuilt.__cause__ = WorkerTraceback(text)
-    return rebuilt
-
-
-# ---------------------------------------------------------------------- in the worker
-def serve(commands: Connection, results: Connection) -> None:
-    """The worker's main: one job after another until the kernel goes or it idles too long."""
-    _exit_with_parent()
-    threads = os.environ.get("OMP_NUM_THREADS", "")
-    if threads.isdigit():
-        import torch
-
-        torch.set_num_threads(int(threads))
-    while commands.poll(IDLE_EXIT_S):
-        try:
-            payload = commands.recv_bytes()
-        except EOFError:
-            return  # the kernel let this worker go
-        _serve_job(payload, commands, results)
-        gc.collect()  # the last engine's model and data go before the next arrives
-
-
-def _serve_job(payload: bytes, commands: Connection, results: Connection) -> None:
-    """Load an engine, compute one chunk per credit until the end, then wait for "end"."""
-    import cloudpickle
-
-    try:
-        engine = pickle.loads(payload)
-    except Exception as error:  # e.g. a class whose module this process cannot import
-        engine = None
-        outcome: tuple[Any, ...] = ("unloadable", f"the worker could not load it: {error!r}")
-    del payload
-    kind, resume, keywords = commands.recv()
-    generator = None
-    try:
-        if engine is not None:
-            generator = engine.increments(resume=resume, **keywords)
-            outcome = ("done",)
-            while commands.recv()[0] == "next":
-                snapshot = next(generator, None)
-                if snapshot is None:
-                    break
-                results.send(("snapshot", snapshot))
-    except BaseException as error:  # the job must say why it ended
-        text = traceback.format_exc()
-        try:
-            pickled: bytes | None = cloudpickle.dumps(error)
-        except Exception:
-            pickled = None
-        outcome = ("error", pickled, text)
-    finally:
-        if generator is not None:
-            generator.close()  # the engine's own final checkpoint
-    results.send(outcome)
-    # Credits asked ahead are still in the pipe: read up to the kernel's "end".
-    while commands.recv()[0] != "end":
-        pass
-
-
-def _exit_with_parent() -> None:
-    """End this process as soon as the kernel that spawned it is gone (even mid-forward)."""
-    parent = multiprocessing.parent_process()
-    if parent is None:
-        return
-
-    def watch() -> None:
-        wait([parent.sentinel])
-        os._exit(0)
-
-    threading.Thread(target=watch, name="aefi-parent-watch", daemon=True).start()

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from reference import correlated_data, sequential_ae
+from worker_models import FaultInWorker
 
 import aefi_widget as aefi
 from aefi_widget.engine.checkpoint import load_checkpoint
@@ -25,8 +27,6 @@ from aefi_widget.job import Job
 from aefi_widget.widget.lineup import Lineup
 from aefi_widget.widget.methods import METHOD_KEYS
 from aefi_widget.worker_process import WorkerDied
-from reference import correlated_data, sequential_ae
-from worker_models import FaultInWorker
 
 pytestmark = pytest.mark.timeout(180)
 
