@@ -7,6 +7,7 @@ serves most of these tests); the fault tests kill theirs.
 
 from __future__ import annotations
 
+import inspect
 import os
 import signal
 import subprocess
@@ -65,21 +66,70 @@ def _many_chunks_engine(model, **keywords) -> aefi.PermutationImportance:
     )
 
 
+def _paused_once(job: Job) -> list[aefi.ImportanceResult]:
+    """Pause ``job`` at its first partial snapshot, check nothing moves, resume; the snapshots."""
+    seen: list[aefi.ImportanceResult] = []
+    parked = threading.Event()
+
+    def pause_once(j: Job) -> None:
+        snapshot = j.snapshot()
+        if snapshot.evaluations_done and (not seen or seen[-1] is not snapshot):
+            seen.append(snapshot)
+            if len(seen) == 1 and snapshot.evaluations_done < snapshot.evaluations_total:
+                j.pause()
+        if j.status == "paused":
+            parked.set()
+
+    job.subscribe(pause_once)
+    job.start()
+    if wait_until(lambda: parked.is_set() or job.status == "done"):
+        frozen = job.snapshot()
+        time.sleep(0.2)
+        assert job.snapshot() is frozen  # parked: the job shows nothing new while paused
+        job.resume()
+    return seen
+
+
 @pytest.mark.parametrize("groups", [None, "auto"])
-def test_every_method_gives_the_same_bits_in_a_worker_on_a_thread_and_headless(groups):
+def test_every_method_gives_the_same_bits_in_a_worker_on_a_thread_and_headless(tmp_path, groups):
+    """Each method in one reused worker (method switches), paused and resumed, continued from a
+    mid-run snapshot and checkpointed: every result bit for bit the headless one."""
     lineup = Lineup(sequential_ae(D, dtype=torch.float32), correlated_data(N, D), "permutation",
-                    {"n_repeats": 2}, {"shapley": {"n_permutations": 3}}, groups)  # fmt: skip
+                    {"n_repeats": 2}, {"shapley": {"n_permutations": 3},
+                                       "gradient": {"batch_size": 16}}, groups)  # fmt: skip
     setting = "auto:0.8" if groups else "none"
+    pids, continued = set(), []
     for key in METHOD_KEYS:
-        if lineup.notes.get(key):
-            continue
+        if lineup.notes.get(key) or lineup.setting_for(key, setting) != setting:
+            continue  # with groups: only the methods that attribute groups
         engine = lineup.build(key, lineup.setting_for(key, setting))
         headless = engine.run() if hasattr(engine, "run") else list(engine.increments())[-1]
-        in_thread = Job(engine, backend="thread").start().result(60)
-        job = Job(engine, backend="process").start()
+        assert_same_bits(Job(engine, backend="thread").start().result(60), headless)
+        checkpoint = "checkpoint" in inspect.signature(engine.increments).parameters
+        path = tmp_path / f"{key}.npz" if checkpoint else None
+        job = Job(engine, backend="process", checkpoint=path)
+        seen = _paused_once(job)
         assert job.backend == "process" and job.notice == ""
         assert_same_bits(job.result(60), headless)
-        assert_same_bits(in_thread, headless)
+        pids.add(job.worker_pid)
+        if path is not None:
+            assert_same_bits(load_checkpoint(path, engine.identity()), headless)
+        middle = [
+            s for s in seen if s.resume is not None and s.evaluations_done < s.evaluations_total
+        ]
+        if middle:  # continued from a partial snapshot in the worker: the uninterrupted bits
+            chosen = middle[len(middle) // 2]
+            resumed, streamed = Job(engine, resume=chosen, backend="process"), []
+            resumed.subscribe(lambda j, streamed=streamed: streamed.append(j.snapshot()))
+            assert_same_bits(resumed.start().result(60), headless)
+            # It went on from the snapshot (every chunk streamed lies past it), not from zero.
+            chunks = [x for x in streamed if x is not chosen]
+            assert chunks and all(x.evaluations_done > chosen.evaluations_done for x in chunks)
+            continued.append(key)
+    assert len(pids) == 1  # one worker served every method in turn
+    assert {"permutation", "shapley"} <= set(continued)
+    if groups is None:
+        assert {"first_look", "gradient", "latent"} <= set(continued)
 
 
 def test_pause_cancel_checkpoint_and_continue_in_a_worker_give_the_uninterrupted_bits(tmp_path):
@@ -208,16 +258,24 @@ if __name__ == "__main__":
 """
 
 
-@pytest.mark.parametrize("how", ["exit", "kill"])
-def test_main_classes_travel_and_no_worker_outlives_its_interpreter(tmp_path, how):
+def test_main_classes_travel_and_no_worker_outlives_its_interpreter(tmp_path):
+    """Two notebook-like interpreters at once: one returns (atexit), one is SIGKILLed (none)."""
     script = tmp_path / "notebook_like.py"
     script.write_text(textwrap.dedent(_SCRIPT))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
-    done = subprocess.run(
-        [sys.executable, str(script), how, str(tmp_path / "inside")],
-        capture_output=True, text=True, timeout=150, env=env,
-    )  # fmt: skip
-    assert done.returncode == (-signal.SIGKILL if how == "kill" else 0), done.stderr
-    same, pid = done.stdout.split()
-    assert same == "True"  # __main__ class and closure metric: worker bits = headless bits
-    assert wait_until(lambda: not process_alive(int(pid)), timeout=20)
+    runs = {
+        how: subprocess.Popen(
+            [sys.executable, str(script), how, str(tmp_path / f"inside-{how}")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for how in ("exit", "kill")
+    }
+    for how, run in runs.items():
+        out, err = run.communicate(timeout=170)
+        assert run.returncode == (-signal.SIGKILL if how == "kill" else 0), err
+        same, pid = out.split()
+        assert same == "True"  # __main__ class and closure metric: worker bits = headless bits
+        assert wait_until(lambda pid=int(pid): not process_alive(pid), timeout=20), how
