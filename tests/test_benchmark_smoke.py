@@ -85,3 +85,17 @@ def test_bench_small_quick_prints_both_cases_with_targets() -> None:
     assert out.count("aefi_widget.permutation_importance") == 3  # one table per case
     summary = out.split("summary")[1].splitlines()[1:]
     assert len(summary) == 4 and all(line.rstrip().endswith(("PASS", "MISS")) for line in summary)
+
+
+def test_bench_worker_prints_the_three_rates_and_their_ratios(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # In miniature (d=8, 10 samples, one round); speed is never asserted, only the output.
+    ratios = load_benchmark("bench_worker").main(
+        ["--d", "8", "--n", "24", "--samples", "10", "--rounds", "1", "--train-steps", "1"]
+    )
+    out = capsys.readouterr().out
+    for expected in ("headless:", "thread:", "process:", "engine shipped to the worker"):
+        assert expected in out
+    assert set(ratios) == {"process/headless", "process/thread", "process/best", "cancel_s"}
+    assert all(value > 0 for key, value in ratios.items() if key != "cancel_s")
