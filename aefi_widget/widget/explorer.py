@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from aefi_widget.display_labels import header_fields, page_labels
 from aefi_widget.engine.inputs import check_int
 from aefi_widget.engine.runner import Engine
 from aefi_widget.job import Job
+from aefi_widget.job_worker import check_backend
 from aefi_widget.result import ImportanceResult
 from aefi_widget.snapshot_html import write_html
 from aefi_widget.widget.dashboard import MAX_TOP_N, Dashboard
@@ -23,6 +25,7 @@ from aefi_widget.widget.methods import FIRST_LOOK_FOR, check_method, check_optio
 from aefi_widget.widget.publisher import Publisher
 from aefi_widget.widget.runs import MAX_RUNS, Run, Scheduler
 from aefi_widget.widget.saved import SavedJob
+from aefi_widget.worker_process import close_idle_workers
 
 __all__ = ["Explorer"]
 
@@ -61,6 +64,12 @@ class Explorer(widgets.VBox):
         An engine built already (see :meth:`from_engine`), instead of model and X.
     result : ImportanceResult, optional
         A result computed earlier, shown without a model (see :meth:`from_result`).
+    backend : {"thread", "process"}, optional
+        Where the methods compute (see :class:`~aefi_widget.job.Job`): a thread of the kernel
+        (default, or ``$AEFI_WIDGET_BACKEND``) or a worker process, spawned when the explorer
+        is made, which computes at full speed, stops at once and survives a crashing model.
+        The first look always computes on a thread (it is drawn while the worker starts). A
+        model that cannot be sent to a worker computes on a thread, with a notice on the page.
     **engine_keywords
         Passed to the starting method's engine (for permutation: n_repeats, metric, target,
         feature_names, max_samples, seed, top_k, checkpoint, ...). The common ones
@@ -96,21 +105,26 @@ class Explorer(widgets.VBox):
         options: dict[str, dict[str, Any]] | None = None,
         engine: Engine | None = None,
         result: ImportanceResult | None = None,
+        backend: str | None = None,
         **engine_keywords: Any,
     ) -> None:
         # Checked first, before any computation: a typo must not cost a long set-up.
         top = check_int(top, "top", 1, MAX_TOP_N)
+        make_job = functools.partial(
+            Job, backend=check_backend(backend, engine_keywords.get("client"))
+        )
         if result is not None:
             if model is not None or X is not None or engine is not None or engine_keywords:
                 raise TypeError("give either a result= to show, or what to compute, not both")
             job = SavedJob(result)
-            self._setup(None, Run(result.method, "none", None, job), None, top, False)
+            self._setup(None, Run(result.method, "none", None, job), None, top, False, Job)
             return
         if engine is not None:
             if model is not None or X is not None or engine_keywords or groups is not None:
                 raise TypeError("give either model, X and engine keywords, or engine=, not both")
             key = engine.empty_result().method
-            self._setup(None, Run(key, "none", engine, Job(engine)), None, top, autostart)
+            run = Run(key, "none", engine, make_job(engine).prepare())
+            self._setup(None, run, None, top, autostart, make_job)
             return
         if model is None or X is None:
             raise TypeError("Explorer needs a model and X (or an engine=)")
@@ -121,7 +135,8 @@ class Explorer(widgets.VBox):
         # The starting method is built now: its errors come before any widget or thread exists.
         main_setting = lineup.setting_for(method, setting)
         main_engine = lineup.build(method, main_setting)
-        main = Run(method, main_setting, main_engine, Job(main_engine))
+        # prepare(): a worker process starts now, while the first look computes on a thread.
+        main = Run(method, main_setting, main_engine, make_job(main_engine).prepare())
         first = None
         if first_look and method in FIRST_LOOK_FOR and not lineup.notes["first_look"]:
             first_setting = lineup.setting_for("first_look", setting)
@@ -131,7 +146,7 @@ class Explorer(widgets.VBox):
                 lineup.notes["first_look"] = f"{type(error).__name__}: {error}"
             else:
                 first = Run("first_look", first_setting, first_engine, Job(first_engine))
-        self._setup(lineup, main, first, top, autostart, setting)
+        self._setup(lineup, main, first, top, autostart, make_job, setting)
 
     @classmethod
     def from_engine(cls, engine: Engine, *, top: int = 20, autostart: bool = True) -> Explorer:
@@ -155,11 +170,13 @@ class Explorer(widgets.VBox):
         first: Run | None,
         top: int,
         autostart: bool,
+        make_job: Any,
         setting: str = "none",
     ) -> None:
         self._lock = threading.RLock()
+        self._make_job = make_job
         self.scheduler = Scheduler(self._on_run_change, self._on_run_dropped)
-        self.display = Display(lineup, main, first, setting, self.scheduler)
+        self.display = Display(lineup, main, first, setting, self.scheduler, make_job)
         shown = self.display.shown
         # Words on the page come from the result the engine makes (its method, labels, metric).
         snapshot = shown.job.snapshot()
@@ -187,6 +204,7 @@ class Explorer(widgets.VBox):
         # The page's Pause/Resume/Stop and multi-method requests come here.
         dashboard.connect(self.publisher.wake, self._control, self._request)
         self._refresh()
+        self._say_notice(main)
         if autostart:
             self.start()
 
@@ -215,7 +233,8 @@ class Explorer(widgets.VBox):
         with self._lock:
             if run.job.status == "cancelled" and run.engine is not None:
                 # Continue after Stop: a new job from the partial result (exact numbers).
-                self.scheduler.replace_job(run, Job(run.engine, resume=run.job.snapshot()))
+                job = self._make_job(run.engine, resume=run.job.snapshot())
+                self.scheduler.replace_job(run, job)
             else:
                 self.scheduler.ask(run)
         self._refresh()
@@ -235,8 +254,15 @@ class Explorer(widgets.VBox):
         try:
             if self.display.apply(request):
                 self._ensure_panel_and_refresh()
+            self._say_notice(self.display.shown)
         except Exception as error:  # a method that fails to build: say why, keep the rest
             self.dashboard.warn(f"{type(error).__name__}: {error}")
+
+    def _say_notice(self, run: Run) -> None:
+        """Tell the page when a run asked for a worker process computes on a thread (why)."""
+        notice = getattr(run.job, "notice", "")
+        if notice:
+            self.dashboard.warn(notice)
 
     def close(self) -> None:
         """Cancel the runs, stop the threads and close the widgets."""
@@ -244,7 +270,8 @@ class Explorer(widgets.VBox):
             # __init__ failed (bad arguments) before anything started: nothing to stop. Called by
             # Widget.__del__ too, which must not print "no attribute 'job'" later.
             return
-        self.scheduler.cancel_all()
+        self.scheduler.cancel_all()  # kills the runs' worker processes, if any
+        close_idle_workers()  # and the one kept for the next run
         self.publisher.close()
         for panel in self._panels.values():
             panel.close()

@@ -16,6 +16,7 @@ intervals by bars without. It also switches when the first look fails.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from aefi_widget.display_labels import page_labels
@@ -69,6 +70,8 @@ class Display:
         The groups setting ("none", "auto:<t>", "custom").
     scheduler : Scheduler
         Where runs are added and asked for.
+    make_job : callable, optional
+        ``make_job(engine)``: the Job of a new run (the explorer's backend).
     """
 
     def __init__(
@@ -78,8 +81,10 @@ class Display:
         first: Run | None,
         setting: str,
         scheduler: Scheduler,
+        make_job: Callable[..., Job] = Job,
     ) -> None:
         self.lineup, self.main, self.first = lineup, main, first
+        self._make_job = make_job
         self.setting = setting
         self._last_auto = setting if setting.startswith("auto:") else auto_setting(0.8)
         self.scheduler = scheduler
@@ -139,7 +144,7 @@ class Display:
                     raise ValueError(f"this explorer shows only {self.main.key!r}")
                 setting = self.lineup.setting_for(key, self.setting)
                 engine = self.lineup.build(key, setting)  # raises with the reason
-                run = self.scheduler.add(Run(key, setting, engine, Job(engine)))
+                run = self.scheduler.add(Run(key, setting, engine, self._make_job(engine)))
             self.shown = run
             if by_hand:
                 self.auto_first = False
