@@ -9,6 +9,7 @@ import threading
 import numpy as np
 import pytest
 import torch
+from reference import correlated_data, sequential_ae
 from test_job_process import process_alive, wait_until
 
 from aefi_widget import PermutationImportance
@@ -19,10 +20,7 @@ pytestmark = pytest.mark.timeout(180)
 
 @pytest.fixture
 def small_model() -> tuple[torch.nn.Module, np.ndarray]:
-    torch.manual_seed(0)
-    X = np.random.default_rng(0).normal(size=(120, 10)).astype(np.float32)
-    model = torch.nn.Sequential(torch.nn.Linear(10, 3), torch.nn.Tanh(), torch.nn.Linear(3, 10))
-    return model, X
+    return sequential_ae(10, hidden=3, dtype=torch.float32), correlated_data(120, 10)
 
 
 def test_stop_continue_and_close_in_a_worker_process(small_model) -> None:
