@@ -243,4 +243,10 @@ def _how_it_ended(process: Any) -> str:
             "SIGABRT": "an abort in a native library",
         }.get(name, "a signal")
         return f"was killed by {name} ({why})"
-    return f"exited with status {code} (os._exit or sys.exit in the model)"
+    # multiprocessing's spawn re-imports a script's __main__ in the worker (as Dask's processes
+    # do): a script whose top level is not guarded fails there, with its traceback on stderr.
+    return (
+        f"exited with status {code} (os._exit or sys.exit in the model; or the worker could not "
+        "start: its traceback is on stderr, and a script must guard its top level with "
+        "`if __name__ == '__main__':`)"
+    )

@@ -14,13 +14,15 @@ and a ``Job`` in a worker process (the worker spawned once and reused, as an exp
 The rate is the evaluations between the first and the last snapshot over the seconds between
 them, so a worker's start (torch's import, the engine's unpickling) is left out of it and printed
 apart (``first snapshot after``). Also printed: the engine's pickled size and pickling time (what
-goes to the worker), and how long a cancel of the worker job takes mid-run. Ratios are medians
+goes to the worker), and how long a cancel of the worker job takes mid-run and inside a 30 s
+forward call. Ratios are medians
 over rounds; the three share one machine, so a busy neighbour hits them alike.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
 import subprocess
 import sys
@@ -88,6 +90,31 @@ def cancel_seconds(engine: aefi.PermutationImportance) -> float:
     return time.perf_counter() - started
 
 
+class SleepyAutoencoder(torch.nn.Module):
+    """A d -> 3 -> d autoencoder whose forward sleeps 30 s in a worker process (not here, where
+    the engine probes it)."""
+
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.encode, self.decode = torch.nn.Linear(d, 3), torch.nn.Linear(3, d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if multiprocessing.parent_process() is not None:
+            time.sleep(30)
+        return self.decode(torch.tanh(self.encode(x)))
+
+
+def cancel_in_forward_seconds(X: torch.Tensor) -> float:
+    """Seconds from ``cancel()`` to the end of a worker job inside a 30 s forward call."""
+    job = Job(aefi.PermutationImportance(SleepyAutoencoder(X.shape[1]), X), backend="process")
+    job.start()
+    time.sleep(3.0)  # the worker loads (1-3 s) and enters its first, 30 s forward call
+    started = time.perf_counter()
+    job.cancel()
+    job.wait(60)
+    return time.perf_counter() - started
+
+
 def busy_neighbour() -> subprocess.Popen[bytes]:
     """Another process that keeps one core busy (as a browser tab or a second kernel does)."""
     return subprocess.Popen([sys.executable, "-c", "while True: pass"])
@@ -127,15 +154,20 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         ways["headless"](engine(), time.perf_counter())
         rates: dict[str, list[float]] = {name: [] for name in ways}
         firsts: dict[str, list[float]] = {name: [] for name in ways}
+        walls: dict[str, list[float]] = {name: [] for name in ways}
+        chunks: dict[str, int] = {}
         names = list(ways)
         for k in range(args.rounds):
             for name in names[k % 3 :] + names[: k % 3]:  # rotate who goes first
                 marks = ways[name](engine(), time.perf_counter())
                 rates[name].append(rate(marks[1:]) if len(marks) > 2 else rate(marks))
                 firsts[name].append(marks[1][0] - marks[0][0])
+                walls[name].append(marks[-1][0] - marks[0][0])
+                chunks[name] = len(marks) - 1
             print("  round " + ", ".join(f"{name} {rates[name][-1]:,.0f} evals/s"
                                          for name in names))  # fmt: skip
         cancel = cancel_seconds(engine())
+        in_forward = cancel_in_forward_seconds(torch.as_tensor(frame.to_numpy()[:48, :16]))
     finally:
         if neighbour is not None:
             neighbour.kill()
@@ -144,13 +176,15 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     medians = {name: statistics.median(values) for name, values in rates.items()}
     for name in names:
         print(f"{name:>9}: {medians[name]:,.0f} evals/s (median), first snapshot after "
-              f"{statistics.median(firsts[name]):.2f} s")  # fmt: skip
+              f"{statistics.median(firsts[name]):.2f} s, whole run "
+              f"{statistics.median(walls[name]):.2f} s, {chunks[name]} snapshots")  # fmt: skip
     best = max(medians["headless"], medians["thread"])
     ratios = {
         "process/headless": medians["process"] / medians["headless"],
         "process/thread": medians["process"] / medians["thread"],
         "process/best": medians["process"] / best,
         "cancel_s": cancel,
+        "cancel_in_forward_s": in_forward,
     }
     print(", ".join(f"{key} {value:.2f}" for key, value in ratios.items()))
     return ratios
