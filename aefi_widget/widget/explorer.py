@@ -145,7 +145,9 @@ class Explorer(widgets.VBox):
             except Exception as error:  # e.g. not differentiable: go straight to the method
                 lineup.notes["first_look"] = f"{type(error).__name__}: {error}"
             else:
-                first = Run("first_look", first_setting, first_engine, Job(first_engine))
+                # On a thread always: drawn within ~1 s while the worker process starts.
+                job = Job(first_engine, backend="thread")
+                first = Run("first_look", first_setting, first_engine, job)
         self._setup(lineup, main, first, top, autostart, make_job, setting)
 
     @classmethod
