@@ -35,6 +35,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -122,6 +123,25 @@ def _environment(overrides: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
 
 
+@contextlib.contextmanager
+def _main_readable_by_spawn() -> Iterator[None]:
+    """Give ``__main__`` a ``__spec__`` (None) while a child is spawned, if it has none.
+
+    spawn reads ``sys.modules["__main__"].__spec__``; IPython's ``%reset`` clears the user
+    namespace, which is ``__main__``'s ``__dict__``, and takes the attribute with it.
+    """
+    main = sys.modules.get("__main__")
+    missing = main is not None and not hasattr(main, "__spec__")
+    if missing:
+        main.__spec__ = None
+    try:
+        yield
+    finally:
+        if missing:
+            with contextlib.suppress(AttributeError):
+                del main.__spec__
+
+
 class WorkerProcess:
     """One spawned worker holding one engine; messages are tuples over two one-way pipes.
 
@@ -161,7 +181,8 @@ class WorkerProcess:
         self.process = _SPAWN.Process(
             target=serve, args=(commands_end, results_end), name="aefi-worker", daemon=True
         )
-        with _environment({**WORKER_ENVIRONMENT, "OMP_NUM_THREADS": str(threads)}):
+        overrides = {**WORKER_ENVIRONMENT, "OMP_NUM_THREADS": str(threads)}
+        with _environment(overrides), _main_readable_by_spawn():
             self.process.start()
         # Only the worker may hold the results pipe's write end: its death then reads as EOF.
         commands_end.close()

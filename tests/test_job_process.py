@@ -215,6 +215,20 @@ def test_an_engine_that_cannot_be_pickled_runs_on_a_thread_and_names_the_object(
     assert_same_bits(job.start().result(60), engine.run())
 
 
+def test_a_worker_starts_after_ipython_reset_took_the_main_modules_spec(monkeypatch):
+    """%reset -f clears __main__'s __dict__ (IPython's user namespace), __spec__ included."""
+    from aefi_widget.worker_process import close_idle_workers
+
+    close_idle_workers()  # a fresh spawn, not the idle worker
+    main = sys.modules["__main__"]
+    monkeypatch.delattr(main, "__spec__", raising=False)
+    engine = aefi.PermutationImportance(sequential_ae(D), correlated_data(N, D), n_repeats=2)
+    job = Job(engine, backend="process").start()
+    assert_same_bits(job.result(120), engine.run())
+    assert job.worker_pid is not None
+    assert not hasattr(main, "__spec__")  # left as the user's namespace had it
+
+
 def test_backend_is_checked():
     engine = aefi.PermutationImportance(sequential_ae(D), correlated_data(N, D), n_repeats=1)
     with pytest.raises(ValueError, match="backend must be 'process' or 'thread'"):
