@@ -6,7 +6,8 @@ import contextlib
 import ctypes
 import gc
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import cloudpickle
 import distributed
@@ -47,3 +48,11 @@ def _settled_rss() -> int:
 def worker_rss(client: distributed.Client) -> dict[str, int]:
     """Every worker's settled resident bytes, by worker address."""
     return client.run(_settled_rss)
+
+
+def eventually(condition: Callable[[], bool], seconds: float = 30.0) -> bool:
+    """Whether ``condition()`` holds within ``seconds``, polled."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return condition()

@@ -38,6 +38,10 @@ Chunk = tuple[tuple[int, int], Any, float]
 # Tasks in flight per worker thread: enough to keep every worker busy while results travel,
 # few enough to bound memory and make cancel cheap.
 _TASKS_PER_THREAD = 2
+# Times a run sends its spec again after a dying worker took the only replica; seconds it waits
+# for a worker to be back before doing so.
+_RESCATTERS = 3
+_WORKER_WAIT = 120.0
 _ENGINES: dict[str, Any] = {}
 _ENGINES_LOCK = threading.Lock()
 
@@ -136,40 +140,89 @@ def chunks_on_cluster(
     check_open(client)  # closed since the engine was built
     threads = sum(client.nthreads().values()) or 1
     in_flight = max(2, _TASKS_PER_THREAD * threads)
-    shared = client.scatter(spec, broadcast=True, hash=False)
-    queue: deque[tuple[tuple[int, int], Any]] = deque()
+    tasks = _Tasks(client, spec, plan)
     try:
         for position in positions:
-            queue.append((position, _submit(client, shared, plan, position)))
-            if len(queue) >= in_flight:
-                yield _take(queue)
-        while queue:
-            yield _take(queue)
+            tasks.submit(position)
+            if len(tasks.queue) >= in_flight:
+                yield tasks.take()
+        while tasks.queue:
+            yield tasks.take()
     finally:
-        # Cancel what was not consumed and let go of every future now: the frames of an error's
-        # traceback (which a Job keeps to show) must not hold tasks or data on the cluster.
-        leftovers = [future for _, future in queue] + [shared]
-        queue.clear()
-        client.cancel(leftovers, force=True)
+        tasks.cancel()
+
+
+class _Tasks:
+    """The run's tasks in flight, in plan order, and the scattered spec they all read.
+
+    A worker that dies takes its tasks (the scheduler reruns them) and, when it held the only
+    replica of the scattered spec, the spec too: Dask then cancels every task that reads it.
+    Broadcasting does not keep a replica on each worker: Dask's active memory manager drops
+    replicas no waiting task needs (its ReduceReplicas policy, on by default). The spec is sent
+    again and those tasks resubmitted, at most ``_RESCATTERS`` times a run, since each costs a
+    copy of the model and X per worker.
+    """
+
+    def __init__(self, client: Any, spec: WorkerSpec, plan: Any) -> None:
+        self.client, self.spec, self.plan = client, spec, plan
+        self.shared = client.scatter(spec, broadcast=True, hash=False)
+        self.queue: deque[tuple[tuple[int, int], Any]] = deque()
+        self.rescatters = 0
+
+    def submit(self, position: tuple[int, int]) -> None:
+        future = self.client.submit(_run_chunk, self.shared, self.plan, *position, pure=False,
+                                    retries=0)  # fmt: skip
+        self.queue.append((position, future))
+
+    def take(self) -> Chunk:
+        """The oldest task's result, waiting for it."""
+        while True:
+            position, future = self.queue[0]
+            try:
+                sums, seconds = future.result()
+            except Exception as error:
+                future.release()  # the error's traceback must not hold the task
+                if not self._spec_lost(error):
+                    self.queue.popleft()
+                    wrapped = _cluster_error(error, position)
+                    if wrapped is error:
+                        raise
+                    raise wrapped from error
+                self._send_spec_again()
+                continue
+            self.queue.popleft()
+            return position, sums, seconds
+
+    def _spec_lost(self, error: Exception) -> bool:
+        lost = type(error).__name__ == "FutureCancelledError" and self.shared.status != "finished"
+        return lost and self.rescatters < _RESCATTERS and self.client.status == "running"
+
+    def _send_spec_again(self) -> None:
+        self.rescatters += 1
+        positions = [position for position, _ in self.queue]
+        self.cancel()
+        self.client.wait_for_workers(1, timeout=_WORKER_WAIT)
+        self.shared = self.client.scatter(self.spec, broadcast=True, hash=False)
+        for position in positions:
+            self.submit(position)
+
+    def cancel(self) -> None:
+        """Cancel what was not consumed and let go of every future now: the frames of an
+        error's traceback (which a Job keeps to show) must not hold tasks or data on the cluster."""
+        leftovers = [future for _, future in self.queue] + [self.shared]
+        self.queue.clear()
+        self.client.cancel(leftovers, force=True)
         for future in leftovers:
             future.release()
 
 
-def _submit(client: Any, shared: Any, plan: Any, position: tuple[int, int]) -> Any:
-    return client.submit(_run_chunk, shared, plan, *position, pure=False, retries=0)
-
-
-def _take(queue: deque[tuple[tuple[int, int], Any]]) -> Chunk:
-    position, future = queue.popleft()
-    try:
-        sums, seconds = future.result()
-    except Exception as error:
-        future.release()  # as above: the error's traceback must not hold the task
-        if type(error).__name__ in ("CancelledError", "CommClosedError", "TimeoutError"):
-            raise RuntimeError(
-                f"lost the Dask cluster while computing chunk {position} "
-                f"({type(error).__name__}: {error}); every merged chunk is kept (and in the "
-                "checkpoint, if any): resume when the cluster is back"
-            ) from error
-        raise
-    return position, sums, seconds
+def _cluster_error(error: Exception, position: tuple[int, int]) -> Exception:
+    """``error``, or for a lost cluster a ``RuntimeError`` that says what is kept."""
+    if type(error).__name__ in ("CancelledError", "FutureCancelledError", "CommClosedError",
+                                "TimeoutError"):  # fmt: skip
+        return RuntimeError(
+            f"lost the Dask cluster while computing chunk {position} "
+            f"({type(error).__name__}: {error}); every merged chunk is kept (and in the "
+            "checkpoint, if any): resume when the cluster is back"
+        )
+    return error
