@@ -11,7 +11,7 @@ import difflib
 import math
 import numbers
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,8 @@ __all__ = [
 ]  # fmt: skip
 
 _SHOWN_NAN_COLUMNS = 10
+# Checks of X's values run over row blocks of about this size (their temporaries stay small).
+_CHECK_CHUNK_BYTES = 8 * 2**20
 
 
 def did_you_mean(name: str, candidates: Sequence[str]) -> str:
@@ -181,9 +183,9 @@ def as_feature_matrix(
     _check_numeric_dtype(array)
 
     tensor = _shared_tensor(array) if isinstance(array, np.ndarray) else array
-    finite = torch.isfinite(tensor) if tensor.is_floating_point() else None
-    if finite is not None and not bool(finite.all()):
-        bad = torch.nonzero(~finite.all(dim=0)).flatten().tolist()
+    nonfinite = _nonfinite_columns(tensor)
+    if nonfinite is not None:
+        bad = torch.nonzero(nonfinite).flatten().tolist()
         names = names_from_frame or list(feature_names or [f"x{j}" for j in range(d)])
         shown = ", ".join(repr(str(names[j])) if j < len(names) else str(j) for j in bad[:10])
         raise ValueError(
@@ -196,12 +198,30 @@ def as_feature_matrix(
     private = tensor.to(
         device=device, dtype=dtype, copy=True, memory_format=torch.contiguous_format
     )
-    if private.is_floating_point() and not bool(torch.isfinite(private).all()):
+    if _nonfinite_columns(private) is not None:
         raise ValueError(
             f"X has values too large for the model's dtype {dtype}; rescale X or use a wider dtype"
         )
     _check_squares_fit(private)
     return private, _feature_names(names_from_frame, feature_names, d)
+
+
+def _row_chunks(X: torch.Tensor) -> Iterator[torch.Tensor]:
+    """Views of consecutive row blocks of the (n, d) ``X`` of about ``_CHECK_CHUNK_BYTES`` each:
+    a check over all of X then allocates one block's temporaries, not X's size again."""
+    rows = max(1, _CHECK_CHUNK_BYTES // max(1, X.shape[1] * X.element_size()))
+    yield from torch.split(X, rows)
+
+
+def _nonfinite_columns(X: torch.Tensor) -> torch.Tensor | None:
+    """(d,) bool: the columns of ``X`` with a NaN or inf, or None when every value is finite
+    (and for integer or bool X, which cannot hold one)."""
+    if not X.is_floating_point():
+        return None
+    bad = torch.zeros(X.shape[1], dtype=torch.bool, device=X.device)
+    for chunk in _row_chunks(X):
+        bad |= ~torch.isfinite(chunk).all(dim=0)
+    return bad if bool(bad.any()) else None
 
 
 def _check_tensor_storage(X: torch.Tensor) -> None:
@@ -245,7 +265,7 @@ def _check_squares_fit(X: torch.Tensor) -> None:
     """
     if not X.is_floating_point() or X.numel() == 0:
         return
-    largest = float(X.abs().max())
+    largest = max(float(chunk.abs().max()) for chunk in _row_chunks(X))
     limit = math.sqrt(torch.finfo(X.dtype).max) / 4
     if largest > limit:
         raise ValueError(
