@@ -105,11 +105,10 @@ def compute_drilldown(
     top_outputs = check_int(top_outputs, "top_outputs", 1)
     unit_index = names.index(feature)
     unit = shuffles.units[unit_index]
-    baseline = session.baseline(call_rows)
     m = shuffles.samples_per_repeat
     step = aligned(max(MIN_FORWARD_ROWS, call_rows))
     with session.computing():
-        data = round_data(session, baseline, shuffles, repeat)
+        data = round_data(session, shuffles, repeat, call_rows)
         datas = {repeat: data}
         order = permutation(shuffles.seed, repeat, unit_index, m)
         recon_parts, error_parts = [], []

@@ -314,7 +314,8 @@ class PermutationImportance(IncrementalMethod):
                                      self.per_output, self.feature_names,
                                      self.race_settings())  # fmt: skip
         identity = self.identity()
-        self.session.baseline(self.call_rows)  # the baseline error every snapshot shows
+        # The baseline error every snapshot shows.
+        self.session.baseline_error(self.call_rows, self.samples_per_repeat)
 
         def chunks(
             plan: Plan, positions: Iterator[tuple[int, int]]
@@ -355,11 +356,10 @@ class PermutationImportance(IncrementalMethod):
     def chunk_sums(self, plan: Plan, round_: int, chunk: int) -> CallSums:
         """Per-segment sums of the chunk at (round, chunk): the unit of work, local or on a
         Dask worker. A pure function of the plan position (and the model and data)."""
-        baseline = self.session.baseline(self.call_rows)
         calls = plan.calls(round_, chunk)
         repeats = sorted({segment.repeat for call in calls for segment in call})
         with self.session.computing():
-            datas = {r: round_data(self.session, baseline, self.shuffles, r) for r in repeats}
+            datas = {r: round_data(self.session, self.shuffles, r, self.call_rows) for r in repeats}
             return evaluate_calls(self.session, self.shuffles, datas, calls)
 
     def finished(self, resume: ImportanceResult) -> ImportanceResult:
@@ -380,7 +380,7 @@ class PermutationImportance(IncrementalMethod):
     # ------------------------------------------------------------------ snapshots
     def snapshot(self, state: RunState, identity: dict[str, str] | None) -> ImportanceResult:
         """An immutable result of ``state`` (with a resume state when ``identity`` is given)."""
-        baseline = self.session.cached_baseline()
+        baseline_error = self.session.cached_error()
         importances, delta, resume = state.export(identity)
         done, total, extras = state.evaluations_done, self.evaluations_total, {}
         if self.top_k is not None:
@@ -391,7 +391,7 @@ class PermutationImportance(IncrementalMethod):
             feature_names=self.feature_names,
             output_names=self.output_names,
             importances=importances,
-            baseline_error=baseline.error if baseline is not None else math.nan,
+            baseline_error=math.nan if baseline_error is None else baseline_error,
             delta_sum=delta,
             settings={**self.settings, "batch_rows": state.plan.rows},
             groups=self.groups,

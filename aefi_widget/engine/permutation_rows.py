@@ -20,7 +20,7 @@ from aefi_widget.engine.calls import Scratch, place_segments
 from aefi_widget.engine.permutation_packed import evaluate_packed_call
 from aefi_widget.engine.permutations import permutations, row_subset
 from aefi_widget.engine.plan import Segment
-from aefi_widget.engine.session import Baseline, ModelSession
+from aefi_widget.engine.session import ModelSession
 from aefi_widget.engine.units import Unit
 
 __all__ = ["CallSums", "RoundData", "Shuffles", "build_inputs", "evaluate_calls", "round_data",
@@ -69,26 +69,14 @@ class CallSums:
     delta_sums: list[np.ndarray] | None
 
 
-def round_data(
-    session: ModelSession, baseline: Baseline, shuffles: Shuffles, repeat: int
-) -> RoundData:
+def round_data(session: ModelSession, shuffles: Shuffles, repeat: int, call_rows: int) -> RoundData:
     """The repeat's sample subset (all samples without ``max_samples``) and its baselines."""
-    n = session.n_samples
-    rows = row_subset(shuffles.seed, repeat, n, shuffles.samples_per_repeat)
-    b = baseline
-    if len(rows) == n:
-        return RoundData(repeat, rows, session.X, b.pre, b.recon, b.errors, b.columns)
-    index = torch.as_tensor(rows, device=session.device)
-    pre = None if b.pre is None else b.pre[index]
-    return RoundData(
-        repeat,
-        rows,
-        session.X[index],
-        pre,
-        b.recon[index],
-        b.errors[index],
-        b.columns.index_select(1, index),
-    )
+    rows = row_subset(shuffles.seed, repeat, session.n_samples, shuffles.samples_per_repeat)
+    b = session.rows_baseline(rows, call_rows)
+    X = session.X
+    if len(rows) < session.n_samples:
+        X = X[torch.as_tensor(rows, device=session.device)]
+    return RoundData(repeat, rows, X, b.pre, b.recon, b.errors, b.columns)
 
 
 def _permuted_columns(

@@ -14,14 +14,16 @@ import copy
 import functools
 import hashlib
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from aefi_widget.engine.anndata_input import row_labels
-from aefi_widget.engine.calls import MIN_FORWARD_ROWS, ROW_ALIGNMENT, Caller, aligned
+from aefi_widget.engine.baselines import Baseline, all_errors, full_baseline, row_baseline
+from aefi_widget.engine.calls import MIN_FORWARD_ROWS, ROW_ALIGNMENT, Caller
 from aefi_widget.engine.fingerprint import tensor_digest
 from aefi_widget.engine.forward import (
     ForwardPath,
@@ -32,11 +34,14 @@ from aefi_widget.engine.forward import (
 from aefi_widget.engine.inputs import as_feature_matrix, model_dtype_device, resolve_device
 from aefi_widget.engine.metrics import MetricFn, resolve_metric
 from aefi_widget.engine.model_mode import computing, differentiating
-from aefi_widget.engine.probes import CopyingInputs, joined_reconstructions, probe_model
+from aefi_widget.engine.probes import CopyingInputs, probe_model
 
 __all__ = ["Baseline", "ModelSession"]
 
 _PROBE_ROWS = 16
+# Row-subset baselines kept (a run visits its repeats in order: two would do; a drilldown of
+# another repeat in between should not evict the run's).
+_ROW_BASELINES = 4
 # Assumed matrix-product rates for sizing work. Fixed numbers, not measurements, so the plan
 # (and with it every floating-point sum) is the same on every run with the same settings.
 _ASSUMED_FLOPS = {"cpu": 150e9, "cuda": 20e12, "mps": 2e12}
@@ -50,22 +55,6 @@ _MIN_CALL_ROWS = 256
 # A call costs at least this many FLOPs' worth of time in per-call overhead (Python, dispatch):
 # work is sized as if every sample cost at least this much, so tiny models get large calls.
 _MIN_FLOPS_PER_ROW = 20_000
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """Unperturbed quantities over all n samples, computed once per session.
-
-    ``pre`` (n, h) is the first Linear's output on the rank-1 path (else None); ``recon`` (n, d)
-    the reconstruction; ``errors`` (n,) float64 per-sample errors against X; ``error`` their mean;
-    ``columns`` (d, n) X transposed, so one feature's values are contiguous to gather from.
-    """
-
-    pre: torch.Tensor | None
-    recon: torch.Tensor
-    errors: torch.Tensor
-    error: float
-    columns: torch.Tensor
 
 
 class ModelSession:
@@ -130,7 +119,7 @@ class ModelSession:
         self._forward_path = forward_path
         self.path: ForwardPath = self._detect_path()
         self.caller = Caller(self.device)
-        self._baseline: Baseline | None = None
+        self._forget_baselines()
         self._lock = threading.Lock()
         self._identity: dict[str, str] | None = None
 
@@ -155,7 +144,7 @@ class ModelSession:
         forward path (fused kernels hold packed weights torch cannot pickle) and the baseline
         (recomputed with the same bits)."""
         state = dict(self.__dict__)
-        for name in ("path", "caller", "_baseline", "_lock"):
+        for name in ("path", "caller", "_baseline", "_errors", "_row_baselines", "_lock"):
             state.pop(name)
         return state
 
@@ -163,8 +152,15 @@ class ModelSession:
         self.__dict__.update(state)
         self.path = self._detect_path()
         self.caller = Caller(self.device)
-        self._baseline = None
+        self._forget_baselines()
         self._lock = threading.Lock()
+
+    def _forget_baselines(self) -> None:
+        self._baseline: Baseline | None = None
+        # All n per-sample errors (without the rest of the baseline), and the baselines of the
+        # last few row subsets (least recently used first).
+        self._errors: torch.Tensor | None = None
+        self._row_baselines: OrderedDict[bytes, Baseline] = OrderedDict()
 
     # ------------------------------------------------------------------ checks
     def _check_reconstruction(self) -> None:
@@ -245,39 +241,63 @@ class ModelSession:
         with self._lock:
             if self._baseline is None:
                 with computing(self.model):
-                    self._baseline = self._compute_baseline(call_rows)
+                    self._baseline = full_baseline(self, call_rows)
             return self._baseline
 
     def cached_baseline(self) -> Baseline | None:
         """The baseline if some method computed it already, else None (never computes)."""
         return self._baseline
 
-    def _compute_baseline(self, call_rows: int) -> Baseline:
-        X, path = self.X, self.path
-        step = aligned(max(MIN_FORWARD_ROWS, call_rows))
-        pieces = torch.split(X, step)
-        pre = None
-        if path.first is not None:
-            pre = torch.cat([self.caller(path.first, p) for p in pieces])
-            # Copies: a layer after the first Linear may work in place (ReLU(inplace=True)) and
-            # must not change the cached pre-activations every rank-1 update starts from.
-            recon = joined_reconstructions(
-                [self.caller(path.rest, p.clone()) for p in torch.split(pre, step)], X.shape[1]
-            )
-        else:
-            recon = joined_reconstructions([self.caller(path.model, p) for p in pieces], X.shape[1])
-        errors = torch.as_tensor(self.errors(recon, X)).to(torch.float64)
-        if errors.shape != (X.shape[0],):
-            raise ValueError(
-                f"the metric returned shape {tuple(errors.shape)}, not ({X.shape[0]},)"
-            )
-        if not bool(torch.isfinite(errors).all()) or not bool(torch.isfinite(recon).all()):
-            bad = int((~torch.isfinite(errors)).sum())
-            raise ValueError(
-                f"the unpermuted reconstruction error is NaN or inf for {bad} sample(s) (metric "
-                f"{self.metric_name!r}); 'rmse_pct' needs samples with a non-zero norm"
-            )
-        return Baseline(pre, recon, errors, float(errors.mean()), X.t().contiguous())
+    def baseline_error(self, call_rows: int, rows_per_repeat: int) -> float:
+        """The mean unperturbed error over all n samples for a method that evaluates
+        ``rows_per_repeat`` rows at a time: without keeping any (n, d) array when those are at
+        most half of X (see :meth:`rows_baseline`), else from the whole baseline it will use."""
+        if 2 * rows_per_repeat > self.n_samples:
+            return self.baseline(call_rows).error
+        return float(self._all_errors(call_rows).mean())
+
+    def cached_error(self) -> float | None:
+        """The mean unperturbed error if already known, else None (never computes)."""
+        if self._baseline is not None:
+            return self._baseline.error
+        return None if self._errors is None else float(self._errors.mean())
+
+    def rows_baseline(self, rows: np.ndarray, call_rows: int) -> Baseline:
+        """The baseline restricted to the sorted (m,) ``rows``, bit for bit the whole
+        baseline's rows. Computed for those rows alone (and kept for the last few subsets)
+        when they are at most half of X and the whole baseline is not cached, so a run that
+        samples rows needs memory for its rows, not for n."""
+        if self._baseline is None and 2 * len(rows) <= self.n_samples:
+            key = np.ascontiguousarray(rows, dtype=np.int64).tobytes()
+            errors = self._all_errors(call_rows)
+            with self._lock:
+                found = self._row_baselines.get(key)
+                if found is None:
+                    with computing(self.model):
+                        found = row_baseline(self, rows, errors, call_rows)
+                    self._row_baselines[key] = found
+                    while len(self._row_baselines) > _ROW_BASELINES or (
+                        sum(len(k) for k in self._row_baselines) // 8 > self.n_samples // 2
+                    ):
+                        self._row_baselines.popitem(last=False)
+                self._row_baselines.move_to_end(key)
+                return found
+        b = self.baseline(call_rows)
+        if len(rows) == self.n_samples:
+            return b
+        index = torch.as_tensor(rows, device=self.device)
+        pre = None if b.pre is None else b.pre[index]
+        return Baseline(pre, b.recon[index], b.errors[index], b.error,
+                        b.columns.index_select(1, index))  # fmt: skip
+
+    def _all_errors(self, call_rows: int) -> torch.Tensor:
+        with self._lock:
+            if self._baseline is not None:
+                return self._baseline.errors
+            if self._errors is None:
+                with computing(self.model):
+                    self._errors = all_errors(self, call_rows)
+            return self._errors
 
     # ------------------------------------------------------------------ identity
     def identity(self) -> dict[str, str]:
