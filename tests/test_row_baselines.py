@@ -116,3 +116,39 @@ def test_memory_of_a_sampled_run_is_x_once_not_a_cache_per_row():
     row = json.loads(out.strip().splitlines()[-1])
     assert np.isfinite(row["error"])
     assert row["extra"] < row["x"] + 160 * 2**20, row
+
+
+def test_a_drilldown_inside_computing_and_a_run_starting_do_not_deadlock():
+    # A drilldown (inside computing(), holding the model's lock) asks for its rows' baseline
+    # while a run's thread starts computing the baseline error: both take the model's lock
+    # before the session's, so neither waits on the other for ever (found by a stress loop).
+    import threading
+    import time
+
+    from aefi_widget.engine.model_mode import computing
+
+    X = correlated_data(400, D, seed=5)
+    engine = aefi.PermutationImportance(sequential_ae(D, hidden=7), X, n_repeats=2,
+                                        max_samples=50)  # fmt: skip
+    session, rows = engine.session, np.arange(0, 100, 3)
+    errors_thread = threading.Thread(target=session.baseline_error, args=(64, 50), daemon=True)
+    done = threading.Event()
+
+    def drilldown_like() -> None:
+        with computing(session.model):
+            errors_thread.start()
+            # Before the fix the other thread took the session's lock here, then waited for
+            # the model's, which this thread holds.
+            deadline = time.monotonic() + 2.0
+            while not session._lock.locked() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            session.rows_baseline(rows, 64)
+        done.set()
+
+    holder = threading.Thread(target=drilldown_like, daemon=True)
+    holder.start()
+    holder.join(60)
+    assert done.is_set(), "rows_baseline waited on the session's lock for 60 s"
+    errors_thread.join(60)
+    assert not errors_thread.is_alive()
+    assert session.cached_error() == session.baseline_error(64, 50)

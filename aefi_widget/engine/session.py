@@ -238,10 +238,14 @@ class ModelSession:
     def baseline(self, call_rows: int) -> Baseline:
         """The unperturbed reconstruction and errors over all n samples (computed once, in calls
         of ``call_rows`` rows: every row's output is independent of the call it is in)."""
-        with self._lock:
+        found = self._baseline
+        if found is not None:
+            return found
+        # The model's lock first, then the session's: callers already inside computing() hold
+        # the model's lock when they get here (the opposite order would deadlock with them).
+        with computing(self.model), self._lock:
             if self._baseline is None:
-                with computing(self.model):
-                    self._baseline = full_baseline(self, call_rows)
+                self._baseline = full_baseline(self, call_rows)
             return self._baseline
 
     def cached_baseline(self) -> Baseline | None:
@@ -270,11 +274,10 @@ class ModelSession:
         if self._baseline is None and 2 * len(rows) <= self.n_samples:
             key = np.ascontiguousarray(rows, dtype=np.int64).tobytes()
             errors = self._all_errors(call_rows)
-            with self._lock:
+            with computing(self.model), self._lock:  # in that order: see baseline()
                 found = self._row_baselines.get(key)
                 if found is None:
-                    with computing(self.model):
-                        found = row_baseline(self, rows, errors, call_rows)
+                    found = row_baseline(self, rows, errors, call_rows)
                     self._row_baselines[key] = found
                     while len(self._row_baselines) > _ROW_BASELINES or (
                         sum(len(k) for k in self._row_baselines) // 8 > self.n_samples // 2
@@ -291,12 +294,14 @@ class ModelSession:
                         b.columns.index_select(1, index))  # fmt: skip
 
     def _all_errors(self, call_rows: int) -> torch.Tensor:
-        with self._lock:
+        found = self._baseline.errors if self._baseline is not None else self._errors
+        if found is not None:
+            return found
+        with computing(self.model), self._lock:  # in that order: see baseline()
             if self._baseline is not None:
                 return self._baseline.errors
             if self._errors is None:
-                with computing(self.model):
-                    self._errors = all_errors(self, call_rows)
+                self._errors = all_errors(self, call_rows)
             return self._errors
 
     # ------------------------------------------------------------------ identity
