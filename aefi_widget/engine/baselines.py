@@ -101,13 +101,10 @@ def row_baseline(session: Any, rows: np.ndarray, errors: torch.Tensor, call_rows
 
 
 def _aligned_positions(rows: np.ndarray) -> np.ndarray:
-    """Increasing positions, one per sorted row, with ``position % 16 == row % 16``."""
-    positions = np.empty(len(rows), dtype=np.int64)
-    position = -1
-    for k, row in enumerate(rows.tolist()):
-        position += 1 + (row - position - 1) % ROW_ALIGNMENT
-        positions[k] = position
-    return positions
+    """Increasing positions, one per sorted row, with ``position % 16 == row % 16``: each
+    row sits just past the previous one, plus the gap (< 16) that restores its residue."""
+    gaps = 1 + (np.diff(rows) - 1) % ROW_ALIGNMENT
+    return rows[0] % ROW_ALIGNMENT + np.concatenate([[0], np.cumsum(gaps)]).astype(np.int64)
 
 
 def _reconstruct(
