@@ -20,10 +20,27 @@ pytestmark = pytest.mark.browser
 
 N_REPEATS = 12
 SETUP_CELL = f"""
+import time
+
 import distributed
 import numpy as np
 import torch
 import aefi_widget as aefi
+
+
+class AtLeast(torch.nn.Module):
+    # The network, each forward call taking at least 0.1 s: a fast machine then still streams
+    # one round per 0.2 s (4 calls on 2 workers), slower than the page's 10 updates a second.
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        started = time.monotonic()
+        out = self.net(x)
+        time.sleep(max(0.0, 0.1 - (time.monotonic() - started)))
+        return out
 
 cluster = distributed.LocalCluster(
     n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
@@ -32,11 +49,11 @@ client = distributed.Client(cluster)
 torch.manual_seed(0)
 n, d = 300, 40
 X = torch.randn(n, 6) @ torch.randn(6, d) + 0.3 * torch.randn(n, d)
-model = torch.nn.Sequential(
+model = AtLeast(torch.nn.Sequential(
     torch.nn.Linear(d, 64), torch.nn.ReLU(), torch.nn.Linear(64, 16), torch.nn.ReLU(),
     torch.nn.Linear(16, 64), torch.nn.ReLU(), torch.nn.Linear(64, d),
-)
-# 4 chunks a round, N_REPEATS rounds: a few seconds of streaming on two worker processes.
+))
+# 4 chunks a round, N_REPEATS rounds: >= 2.4 s of streaming on two worker processes.
 keywords = dict(n_repeats={N_REPEATS}, batch_size=3_000, seed=4)
 explorer = aefi.Explorer(model, X, client=client, top=10, **keywords)
 explorer

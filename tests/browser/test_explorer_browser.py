@@ -46,12 +46,16 @@ READ_SELECTION_CELL = "print(explorer.selected_feature)"
 # Records, in the page, when the rounds counter changes: arrival times seen by the browser itself.
 WATCH_ROUNDS_JS = """
 () => {
-  const target = document.querySelector('[data-testid="aefi-rounds"]');
-  window.__aefiRounds = [[performance.now(), target.textContent]];
+  // The controlled run's counter moves between run lines (the first look's line, then the main
+  // run's): read whichever element carries the id now, on any change under the page's body.
+  const read = () => document.querySelector('[data-testid="aefi-rounds"]')?.textContent ?? "";
+  window.__aefiRounds = [[performance.now(), read()]];
   new MutationObserver(() => {
-    const seen = window.__aefiRounds, text = target.textContent;
+    const seen = window.__aefiRounds, text = read();
     if (text !== seen[seen.length - 1][1]) seen.push([performance.now(), text]);
-  }).observe(target, {subtree: true, childList: true, characterData: true});
+  }).observe(document.body, {
+    subtree: true, childList: true, characterData: true, attributeFilter: ["data-testid"],
+  });
 }
 """
 _ROUNDS = re.compile(r"(\d+)\s*/\s*(\d+)\s*rounds")
