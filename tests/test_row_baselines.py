@@ -7,14 +7,12 @@ that does not grow by X's size for every per-row cache (measured in a child proc
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
 import torch
+from child_memory import run_child
 from reference import EncoderDecoderAE, correlated_data, sequential_ae
 
 import aefi_widget as aefi
@@ -81,28 +79,19 @@ def test_a_run_without_max_samples_is_unchanged_by_an_earlier_sampled_one():
     assert full.baseline_error == engine.run().baseline_error
 
 
-_CHILD = textwrap.dedent(
-    """
-    import json, sys, torch
-    import aefi_widget
-    n, d, max_samples = 500_000, 100, 100
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(d, 16), torch.nn.ReLU(), torch.nn.Linear(16, d))
-    X = torch.randn(n, d, generator=torch.Generator().manual_seed(1))
-    aefi_widget.permutation_importance(model, X[:64], n_repeats=1, max_samples=32)  # warm-up
-
-    def status(field):
-        for line in open("/proc/self/status"):
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-
-    open("/proc/self/clear_refs", "w").write("5")  # the peak restarts from here
-    before = status("VmRSS")
-    result = aefi_widget.permutation_importance(model, X, n_repeats=2, max_samples=max_samples)
-    print(json.dumps({"extra": status("VmHWM") - before, "x": X.numel() * 4,
-                      "error": result.baseline_error}))
-    """
+_CHILD = """
+import torch
+import aefi_widget
+n, d, max_samples = 500_000, 100, 100
+torch.manual_seed(0)
+model = torch.nn.Sequential(torch.nn.Linear(d, 16), torch.nn.ReLU(), torch.nn.Linear(16, d))
+X = torch.randn(n, d, generator=torch.Generator().manual_seed(1))
+aefi_widget.permutation_importance(model, X[:64], n_repeats=1, max_samples=32)  # warm-up
+extra, result = measure(
+    lambda: aefi_widget.permutation_importance(model, X, n_repeats=2, max_samples=max_samples)
 )
+print(json.dumps({"extra": extra, "x": X.numel() * 4, "error": result.baseline_error}))
+"""
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
@@ -111,9 +100,7 @@ def test_memory_of_a_sampled_run_is_x_once_not_a_cache_per_row():
     # temporaries and the digest's copy took 4-5x X more on top of the private copy of X; now
     # the copy and bounded temporaries (one forward call's activations, up to 128 MB; the
     # checks' 8 MB blocks): any other array of X's size would exceed the bound.
-    out = subprocess.run([sys.executable, "-c", _CHILD], check=True, capture_output=True,
-                         text=True, timeout=600).stdout  # fmt: skip
-    row = json.loads(out.strip().splitlines()[-1])
+    row = run_child(_CHILD)
     assert np.isfinite(row["error"])
     assert row["extra"] < row["x"] + 160 * 2**20, row
 

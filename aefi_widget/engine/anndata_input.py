@@ -1,4 +1,5 @@
-"""AnnData as X: the matrix (``adata.X`` or a layer), gene names and cell labels, checked.
+"""AnnData as X: the matrix (``adata.X`` or a layer, in memory or backed), gene names and cell
+labels, checked; the memory a dense copy would take, refused before it is made.
 
 ``anndata`` is never imported here: an object can only be an ``AnnData`` if the user's code
 imported the package already, so it is looked up in ``sys.modules``. The engine therefore imports
@@ -14,10 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["anndata_matrix", "dense_bytes", "is_anndata", "row_labels"]
+from aefi_widget.engine.row_blocks import describe, is_block_matrix
 
-# A dense copy of a sparse layer above this share of the machine's memory is refused: the engine
-# holds it and a second copy in the model's dtype, plus the model's own activations.
+__all__ = ["anndata_matrix", "check_dense_fits", "dense_bytes", "is_anndata", "row_labels"]
+
+# A dense copy above this share of the machine's memory is refused: the engine holds it in the
+# model's dtype, plus the model's own activations and whatever else the notebook holds.
 _DENSE_SHARE_OF_MEMORY = 0.4
 
 
@@ -38,22 +41,18 @@ def dense_bytes(shape: Any, itemsize: int = 4) -> str:
     return f"{size:.0f} bytes in {kind}"
 
 
-def anndata_matrix(adata: Any, layer: str | None) -> tuple[np.ndarray, list[str]]:
-    """The (n_obs, n_vars) values of ``adata.X`` (or ``adata.layers[layer]``), dense, and the
-    ``var_names`` as feature names.
+def anndata_matrix(adata: Any, layer: str | None) -> tuple[Any, list[str], str]:
+    """The (n_obs, n_vars) matrix of ``adata.X`` (or ``adata.layers[layer]``), the
+    ``var_names`` as feature names, and where the matrix came from (for messages).
 
-    A sparse matrix is densified (the engine shuffles and reconstructs dense rows); one too large
-    for this machine's memory is refused with ``MemoryError`` before any copy is made.
+    Dense in-memory values come back as a numpy array; a sparse matrix, a Dask array and the
+    HDF5 datasets of an AnnData opened with ``backed="r"`` come back as they are, for
+    :mod:`aefi_widget.engine.row_blocks` to read in blocks into the engine's private copy.
     """
     if not is_anndata(adata):
         raise TypeError(
             f"layer={layer!r} is only for an anndata.AnnData X, got {type(adata).__name__}; "
             "drop layer= or pass the AnnData"
-        )
-    if adata.isbacked:
-        raise ValueError(
-            "the AnnData is backed by a file (opened with backed='r'); load it into memory "
-            "first: adata = adata.to_memory() (or pass a subset: adata[:5000].to_memory())"
         )
     where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
     if layer is None:
@@ -74,39 +73,28 @@ def anndata_matrix(adata: Any, layer: str | None) -> tuple[np.ndarray, list[str]
         matrix = adata.layers[layer]
     names = [str(name) for name in adata.var_names]
     if isinstance(matrix, pd.DataFrame):
-        return matrix.to_numpy(), names
-    if hasattr(matrix, "toarray"):  # scipy.sparse matrices and arrays
-        return _densified(matrix, where), names
-    if hasattr(matrix, "compute") and not isinstance(matrix, np.ndarray):
-        raise TypeError(
-            f"{where} is a lazy (Dask) array; compute it first: {where} = {where}.compute()"
-        )
-    return np.asarray(matrix), names
+        return matrix.to_numpy(), names, where
+    if is_block_matrix(matrix):
+        return matrix, names, where
+    return np.asarray(matrix), names, where
 
 
-def _densified(matrix: Any, where: str) -> np.ndarray:
-    """A dense copy of a sparse matrix, refused when it would not fit memory comfortably."""
-    shape = matrix.shape
-    itemsize = int(np.dtype(matrix.dtype).itemsize)
+def check_dense_fits(matrix: Any, itemsize: int, where: str) -> None:
+    """Refuse, before any copy, a matrix whose dense (n, d) copy at ``itemsize`` bytes a value
+    would take more than :data:`_DENSE_SHARE_OF_MEMORY` of this machine's memory."""
+    shape = tuple(int(s) for s in matrix.shape)
     needed = float(itemsize) * float(np.prod([float(s) for s in shape]))
     memory = machine_memory_bytes()
-    hint = (
-        f"{where} is a sparse {shape[0]:,} x {shape[1]:,} matrix; the engine needs it dense "
-        f"({dense_bytes(shape, itemsize)})"
-    )
-    fix = (
+    if memory is None or needed <= _DENSE_SHARE_OF_MEMORY * memory:
+        return
+    sparse = "sparse " if "sparse" in describe(matrix) else ""
+    raise MemoryError(
+        f"{where} is a {sparse}{shape[0]:,} x {shape[1]:,} matrix ({describe(matrix)}); the "
+        f"engine holds it dense ({dense_bytes(shape, itemsize)}), more than "
+        f"{_DENSE_SHARE_OF_MEMORY:.0%} of this machine's {memory / 2**30:,.1f} GiB of memory; "
         "pass fewer genes (e.g. adata[:, adata.var.highly_variable]) or fewer cells "
-        "(e.g. adata[:5000]); importances on a few thousand cells rank genes well"
+        "(e.g. adata[:50_000]); importances on a few thousand cells rank genes well"
     )
-    if memory is not None and needed > _DENSE_SHARE_OF_MEMORY * memory:
-        raise MemoryError(
-            f"{hint}, more than {_DENSE_SHARE_OF_MEMORY:.0%} of this machine's "
-            f"{memory / 2**30:,.1f} GiB of memory; {fix}"
-        )
-    try:
-        return np.asarray(matrix.toarray())
-    except MemoryError:
-        raise MemoryError(f"{hint}, and that did not fit in memory; {fix}") from None
 
 
 def machine_memory_bytes() -> float | None:

@@ -18,7 +18,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from aefi_widget.engine.anndata_input import anndata_matrix, dense_bytes, is_anndata
+from aefi_widget.engine.anndata_input import (
+    anndata_matrix,
+    check_dense_fits,
+    dense_bytes,
+    is_anndata,
+)
+from aefi_widget.engine.row_blocks import block_kind, read_blocks
 
 __all__ = [
     "as_feature_matrix",
@@ -142,8 +148,13 @@ def as_feature_matrix(
     ``adata.layers[layer]``), densified when sparse, with ``var_names`` as column names.
     """
     names_from_frame: list[str] | None = None
+    where = "X"
     if layer is not None or is_anndata(X):
-        X, names_from_frame = anndata_matrix(X, layer)
+        X, names_from_frame, where = anndata_matrix(X, layer)
+    # Sparse, on-disk or lazy matrices are read in blocks (scipy sparse only from an AnnData:
+    # passed alone it is refused below with a hint, as a torch sparse tensor is).
+    if block_kind(X) not in (None, "scipy") or (where != "X" and block_kind(X) == "scipy"):
+        return _from_blocks(X, where, names_from_frame, feature_names, dtype, device)
     if isinstance(X, pd.DataFrame):
         non_numeric = [
             str(c)
@@ -170,40 +181,78 @@ def as_feature_matrix(
             f"{type(X).__module__}.{type(X).__name__}; {_conversion_hint(X)}"
         )
 
-    if array.ndim != 2:
-        raise ValueError(
-            f"X must be 2-D (n_samples, n_features), got shape {tuple(array.shape)}; "
-            "reshape it, e.g. X.reshape(len(X), -1) or X[None, :] for a single sample"
-        )
-    n, d = array.shape
-    if n < 2:
-        raise ValueError(f"X needs at least 2 samples (rows) to permute, got {n}")
-    if d < 1:
-        raise ValueError("X has no feature columns")
+    _check_shape(tuple(array.shape))
     _check_numeric_dtype(array)
 
     tensor = _shared_tensor(array) if isinstance(array, np.ndarray) else array
     nonfinite = _nonfinite_columns(tensor)
     if nonfinite is not None:
-        bad = torch.nonzero(nonfinite).flatten().tolist()
-        names = names_from_frame or list(feature_names or [f"x{j}" for j in range(d)])
-        shown = ", ".join(repr(str(names[j])) if j < len(names) else str(j) for j in bad[:10])
-        raise ValueError(
-            f"X contains NaN or infinite values in {len(bad)} column(s): {shown}"
-            f"{', ...' if len(bad) > 10 else ''}; impute or drop them first"
-        )
+        _refuse_nonfinite(nonfinite.cpu().numpy(), names_from_frame, feature_names)
     # C-contiguous whatever the layout given (Fortran, transposed, sliced, a CSC layer):
     # strided copies keep their strides, and kernels sum in stride order, so another layout
     # gave other rounding (1e-17 to 1e-8), unseen by the data digest.
     private = tensor.to(
         device=device, dtype=dtype, copy=True, memory_format=torch.contiguous_format
     )
+    _check_private(private)
+    return private, _feature_names(names_from_frame, feature_names, private.shape[1])
+
+
+def _from_blocks(
+    matrix: Any,
+    where: str,
+    names_from_frame: list[str] | None,
+    feature_names: Sequence[str] | None,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> tuple[torch.Tensor, tuple[str, ...]]:
+    """:func:`as_feature_matrix` for a sparse, on-disk or Dask matrix: the same checks and the
+    same values, read block by block into the private copy (no full dense temporary)."""
+    _check_shape(tuple(int(s) for s in matrix.shape))
+    _check_numeric_dtype(np.empty(0, dtype=matrix.dtype))
+    check_dense_fits(matrix, torch.empty(0, dtype=dtype).element_size(), where)
+    private, found = read_blocks(matrix, dtype, device)
+    if found.nonfinite.any():
+        _refuse_nonfinite(found.nonfinite, names_from_frame, feature_names)
+    _check_private(private)
+    return private, _feature_names(names_from_frame, feature_names, private.shape[1])
+
+
+def _check_shape(shape: tuple[int, ...]) -> None:
+    if len(shape) != 2:
+        raise ValueError(
+            f"X must be 2-D (n_samples, n_features), got shape {shape}; "
+            "reshape it, e.g. X.reshape(len(X), -1) or X[None, :] for a single sample"
+        )
+    n, d = shape
+    if n < 2:
+        raise ValueError(f"X needs at least 2 samples (rows) to permute, got {n}")
+    if d < 1:
+        raise ValueError("X has no feature columns")
+
+
+def _refuse_nonfinite(
+    nonfinite: np.ndarray, names_from_frame: list[str] | None, given: Sequence[str] | None
+) -> None:
+    """Raise the ValueError naming the (d,) ``nonfinite`` mask's columns."""
+    d = len(nonfinite)
+    bad = np.flatnonzero(nonfinite).tolist()
+    names = names_from_frame or list(given or [f"x{j}" for j in range(d)])
+    shown = ", ".join(repr(str(names[j])) if j < len(names) else str(j) for j in bad[:10])
+    raise ValueError(
+        f"X contains NaN or infinite values in {len(bad)} column(s): {shown}"
+        f"{', ...' if len(bad) > 10 else ''}; impute or drop them first"
+    )
+
+
+def _check_private(private: torch.Tensor) -> None:
+    """Checks of the private copy in the model's dtype: no overflow in the cast, squares fit."""
     if _nonfinite_columns(private) is not None:
         raise ValueError(
-            f"X has values too large for the model's dtype {dtype}; rescale X or use a wider dtype"
+            f"X has values too large for the model's dtype {private.dtype}; rescale X or use a "
+            "wider dtype"
         )
     _check_squares_fit(private)
-    return private, _feature_names(names_from_frame, feature_names, d)
 
 
 def _row_chunks(X: torch.Tensor) -> Iterator[torch.Tensor]:
