@@ -6,11 +6,11 @@ the work in chunks (one forward call each, well under a second) and yields an im
 :class:`~aefi_widget.result.ImportanceResult` after every chunk; the job's worker thread stores the
 latest one and tells subscribers. With ``backend="process"`` the generator runs in a spawned
 worker process (:mod:`aefi_widget.job_worker`) and the job's thread receives its snapshots; with
-``backend="thread"`` (the default) the job's thread runs the generator itself. Between two
-chunks the generator is suspended at its ``yield``, which is where the worker honours pause (it
-parks and the generator simply stays suspended). Cancel closes the generator after the chunk in
-flight on a thread, and kills a worker process at once (the last snapshot is kept and
-checkpointed), so a long forward call is never waited for.
+``backend="thread"`` (the default outside a Jupyter kernel) the job's thread runs the generator
+itself. Between two chunks the generator is suspended at its ``yield``, which is where the worker
+honours pause (it parks and the generator simply stays suspended). Cancel closes the generator
+after the chunk in flight on a thread, and kills a worker process at once (the last snapshot is
+kept and checkpointed), so a long forward call is never waited for.
 
 Locking rule: the job's lock only guards its own fields for a few bytecodes. It is never held
 while the engine computes or while a subscriber runs, so a widget callback that asks for the
@@ -137,11 +137,13 @@ class Job:
         are the same as locally. By default the engine's own setting (local unless it has one).
         With a client the job coordinates on a thread (the cluster computes).
     backend : {"thread", "process"}, optional
-        Where the engine computes: a thread of this process (default; the environment variable
-        ``AEFI_WIDGET_BACKEND`` changes the default) or a spawned worker process, which computes
-        at full speed, is cancelled at once and survives a model that crashes. The numbers are
-        the same bit for bit. An engine that cannot be pickled runs on a thread, with a warning and
-        :attr:`notice` naming the object.
+        Where the engine computes: a spawned worker process, which computes at full speed, is
+        cancelled at once and survives a model that crashes (the default in a Jupyter kernel,
+        unless the engine's X takes more than 1 GiB, which a worker would hold a second copy
+        of); or a thread of this process (the default elsewhere: scripts and tests compute
+        headless). The environment variable ``AEFI_WIDGET_BACKEND`` sets the default. The
+        numbers are the same bit for bit. An engine that cannot be pickled runs on a thread, with
+        a warning and :attr:`notice` naming the object.
     threads : int, optional
         torch threads in the worker process (default: ``torch.get_num_threads()`` here).
 

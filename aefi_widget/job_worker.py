@@ -1,11 +1,13 @@
 """A :class:`~aefi_widget.job.Job`'s link to its worker process: which backend, the engine shipped
 once, the worker spawned early, and the worker's snapshots as an ``increments()``-like iterator.
 
-On ``backend="thread"`` (or with a Dask client, where the cluster computes) the link holds nothing
-and the job runs ``engine.increments()`` on its own thread. On ``backend="process"`` the engine is
-pickled by value when the job is made (so a model that cannot travel is named at once and the job
-falls back to a thread with :attr:`WorkerLink.notice`), a worker is taken or spawned by
-:meth:`WorkerLink.prepare`, and :meth:`WorkerLink.open` streams its snapshots.
+The default is ``"process"`` in a Jupyter kernel and ``"thread"`` elsewhere (see
+:func:`check_backend`). On ``backend="thread"`` (or with a Dask client, where the cluster
+computes) the link holds nothing and the job runs ``engine.increments()`` on its own thread.
+On ``backend="process"`` the engine is pickled by value when the job is made (so a model that
+cannot travel is named at once and the job falls back to a thread with
+:attr:`WorkerLink.notice`), a worker is taken or spawned by :meth:`WorkerLink.prepare`, and
+:meth:`WorkerLink.open` streams its snapshots.
 """
 
 from __future__ import annotations
@@ -26,24 +28,44 @@ from aefi_widget.worker_process import Unshippable, WorkerProcess, ship
 __all__ = ["Backend", "RemoteIncrements", "WorkerLink", "check_backend"]
 
 Backend = Literal["process", "thread"]
-# The default backend is "thread"; AEFI_WIDGET_BACKEND=process changes it (e.g. to run a suite
-# on workers).
+# Where no backend is asked for: "process" in a Jupyter kernel (where results are watched while
+# the kernel stays free, and a crashing model must not take the notebook down), "thread"
+# elsewhere (a script or a test suite computes headless; spawning would make every script
+# guard its top level). AEFI_WIDGET_BACKEND=process|thread overrides it.
 BACKEND_VARIABLE = "AEFI_WIDGET_BACKEND"
 # Chunks asked for ahead: the worker computes the next while the kernel handles one.
 _AHEAD = 2
+# A default (not asked for) process backend falls back to the thread above this much data: the
+# worker receives its own copy of X (pickled), so the kernel would briefly hold X three times.
+SHIP_LIMIT_BYTES = 2**30
+
+
+def in_kernel() -> bool:
+    """Whether this interpreter is a Jupyter kernel (an IPython shell with a kernel)."""
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return getattr(shell, "kernel", None) is not None
 
 
 def check_backend(backend: str | None, client: Any) -> Backend:
     """The backend asked for (or the default), checked; "thread" with a Dask client."""
     where = ""
     if backend is None:
-        backend = os.environ.get(BACKEND_VARIABLE, "thread") or "thread"
+        backend = os.environ.get(BACKEND_VARIABLE, "") or ("process" if in_kernel() else "thread")
         where = f" (from ${BACKEND_VARIABLE})"
     if backend not in ("process", "thread"):
         raise ValueError(f"backend must be 'process' or 'thread', got {backend!r}{where}")
     if client is not None:
         return "thread"  # the cluster computes; the job's thread only gathers
     return backend  # type: ignore[return-value]
+
+
+def _data_bytes(engine: Any) -> int:
+    """Bytes of the engine's private X (0 when it has no model session to say)."""
+    X = getattr(getattr(engine, "session", None), "X", None)
+    return int(X.numel() * X.element_size()) if hasattr(X, "numel") else 0
 
 
 class WorkerLink:
@@ -69,7 +91,13 @@ class WorkerLink:
         self._threads = threads
         self._payload: bytes | None = None
         self._unstarted: weakref.finalize | None = None
-        if self.backend == "process":
+        defaulted = backend is None and not os.environ.get(BACKEND_VARIABLE)
+        if self.backend == "process" and defaulted and _data_bytes(engine) > SHIP_LIMIT_BYTES:
+            self.fall_back(
+                f"X takes {_data_bytes(engine) / 2**30:.1f} GiB and a worker process would hold "
+                "a second copy (pass backend='process' to use one anyway)"
+            )
+        elif self.backend == "process":
             try:
                 self._payload = ship(engine)
             except Unshippable as error:

@@ -137,7 +137,9 @@ def _run(cells: list[str]) -> list[Any]:
 def test_the_magic_in_a_real_kernel() -> None:
     compare = (
         "ref = aefi.Explorer(model, X, n_repeats=2, seed=0, first_look=False, top=4)\n"
-        "print(ex.job.wait(60) and ref.job.wait(60) and ex.result == ref.result)"
+        "print(ex.job.wait(60) and ref.job.wait(60) and ex.result == ref.result)\n"
+        # In a kernel the default backend is a worker process.
+        "print(ex.job.backend, ex.job.worker_pid is not None)"
     )
     target = "import comm\nprint('aefi.jobs' in comm.get_comm_manager().targets)"
     cells = [target, SETUP, target, "%load_ext aefi_widget", MAGIC, compare, "%aefi modle X"]
@@ -148,7 +150,7 @@ def test_the_magic_in_a_real_kernel() -> None:
     shown = outputs[4][0]
     assert shown["output_type"] == "execute_result"
     assert "application/vnd.jupyter.widget-view+json" in shown["data"]  # the Explorer's view
-    assert outputs[5][0]["text"].strip() == "True"
+    assert outputs[5][0]["text"].strip().splitlines() == ["True", "process True"]
     # IPython shows a UsageError as one line on stderr: no traceback, no error output.
     (error,) = outputs[6]
     assert (error["output_type"], error["name"]) == ("stream", "stderr")

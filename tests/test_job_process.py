@@ -229,6 +229,53 @@ def test_a_worker_starts_after_ipython_reset_took_the_main_modules_spec(monkeypa
     assert not hasattr(main, "__spec__")  # left as the user's namespace had it
 
 
+class _KernelShell:
+    kernel = object()  # what ipykernel's shell has and a terminal IPython's has not
+
+
+class _IPython:
+    def __init__(self, shell):
+        self.shell = shell
+
+    def get_ipython(self):
+        return self.shell
+
+
+@pytest.mark.parametrize(
+    ("shell", "variable", "expected"),
+    [
+        (None, "", "thread"),  # a script, a test suite
+        (object(), "", "thread"),  # terminal IPython: no kernel
+        (_KernelShell(), "", "process"),  # a Jupyter kernel
+        (_KernelShell(), "thread", "thread"),
+        (None, "process", "process"),
+    ],
+)
+def test_the_default_backend_is_a_worker_in_a_kernel_only(monkeypatch, shell, variable, expected):
+    from aefi_widget.job_worker import check_backend
+
+    monkeypatch.setitem(sys.modules, "IPython", _IPython(shell))
+    monkeypatch.setenv("AEFI_WIDGET_BACKEND", variable)
+    assert check_backend(None, None) == expected
+    assert check_backend("thread", None) == "thread"
+    assert check_backend(None, object()) == "thread"  # a Dask client: the cluster computes
+
+
+def test_a_default_worker_is_not_used_for_a_large_x(monkeypatch):
+    from aefi_widget import job_worker
+
+    monkeypatch.setitem(sys.modules, "IPython", _IPython(_KernelShell()))
+    monkeypatch.delenv("AEFI_WIDGET_BACKEND", raising=False)
+    monkeypatch.setattr(job_worker, "SHIP_LIMIT_BYTES", N * D * 8 - 1)  # X is float64
+    engine = aefi.PermutationImportance(sequential_ae(D), correlated_data(N, D), n_repeats=2)
+    with pytest.warns(RuntimeWarning, match=r"X takes 0.0 GiB.*second copy.*backend='process'"):
+        job = Job(engine)
+    assert job.backend == "thread" and "computing on a thread" in job.notice
+    asked = Job(engine, backend="process")  # asked for: a worker whatever the size
+    assert asked.backend == "process" and asked.notice == ""
+    asked.cancel()
+
+
 def test_backend_is_checked():
     engine = aefi.PermutationImportance(sequential_ae(D), correlated_data(N, D), n_repeats=1)
     with pytest.raises(ValueError, match="backend must be 'process' or 'thread'"):

@@ -65,9 +65,10 @@ class Explorer(widgets.VBox):
     result : ImportanceResult, optional
         A result computed earlier, shown without a model (see :meth:`from_result`).
     backend : {"thread", "process"}, optional
-        Where the methods compute (see :class:`~aefi_widget.job.Job`): a thread of the kernel
-        (default, or ``$AEFI_WIDGET_BACKEND``) or a worker process, spawned when the explorer
-        is made, which computes at full speed, stops at once and survives a crashing model.
+        Where the methods compute (see :class:`~aefi_widget.job.Job`): a worker process (the
+        default in a Jupyter kernel), spawned when the explorer is made, which computes at full
+        speed, stops at once and survives a crashing model; or a thread of the kernel (the
+        default elsewhere, and where X takes more than 1 GiB; ``$AEFI_WIDGET_BACKEND`` sets it).
         The first look always computes on a thread (it is drawn while the worker starts). A
         model that cannot be sent to a worker computes on a thread, with a notice on the page.
     **engine_keywords
@@ -110,9 +111,9 @@ class Explorer(widgets.VBox):
     ) -> None:
         # Checked first, before any computation: a typo must not cost a long set-up.
         top = check_int(top, "top", 1, MAX_TOP_N)
-        make_job = functools.partial(
-            Job, backend=check_backend(backend, engine_keywords.get("client"))
-        )
+        check_backend(backend, engine_keywords.get("client"))  # a typo is an error now
+        # As asked (None: the default, decided per job: a worker in a kernel unless X is large).
+        make_job = functools.partial(Job, backend=backend)
         if result is not None:
             if model is not None or X is not None or engine is not None or engine_keywords:
                 raise TypeError("give either a result= to show, or what to compute, not both")
