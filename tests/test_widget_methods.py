@@ -8,6 +8,7 @@ import types
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -486,3 +487,32 @@ def test_the_first_looks_snapshots_all_have_an_interval_for_every_unit(small) ->
         batch_size=30, feature_names=list(names),
     )  # fmt: skip
     np.testing.assert_array_equal(snapshots[-1].importances, plain.importances)
+
+
+def test_an_explorer_holds_x_once_whatever_methods_it_computes(small) -> None:
+    model, X = small
+    frame = pd.DataFrame(X, index=[f"cell-{i}" for i in range(len(X))])
+    common = dict(seed=2, batch_size=50)
+    explorer = Explorer(model, frame, n_repeats=2, options={"shapley": {"n_permutations": 2}},
+                        **common)  # fmt: skip
+    try:
+        _wait_shown(explorer, "permutation")
+        for key in ("shapley", "gradient", "latent"):
+            explorer.method = key
+            _wait_shown(explorer, key)
+        engines = [
+            explorer.run_for(k).engine for k in ("permutation", "shapley", "gradient", "latent")
+        ]
+        # One private copy of X for all of them (the first look's too), not one per method.
+        pointers = {engine.session.X.data_ptr() for engine in engines}
+        assert len(pointers) == 1
+        # The numbers and the row labels of runs on the user's X.
+        results = explorer.results
+        reference = aefi.shapley_importance(model, frame, n_permutations=2, **common)
+        np.testing.assert_array_equal(results["shapley"].importances, reference.importances)
+        gradient = aefi.gradient_importance(model, frame, batch_size=common["batch_size"])
+        np.testing.assert_array_equal(results["gradient"].importances, gradient.importances)
+        assert list(results["gradient"].per_sample.index) == list(frame.index)
+        assert results["shapley"].feature_names == tuple(str(c) for c in frame.columns)
+    finally:
+        explorer.close()

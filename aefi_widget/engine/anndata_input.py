@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from aefi_widget.engine.row_blocks import describe, is_block_matrix
+from aefi_widget.engine.shared_x import SharedX
 
 __all__ = ["anndata_matrix", "check_dense_fits", "dense_bytes", "is_anndata", "row_labels"]
 
@@ -115,6 +116,8 @@ def row_labels(X: Any) -> list[int] | list[str] | None:
     ``obs_names``; None for arrays, tensors and the default 0..n-1 index."""
     if is_anndata(X):
         return [str(name) for name in X.obs_names]
+    if isinstance(X, SharedX):
+        return X.sample_names
     if not isinstance(X, pd.DataFrame):
         return None
     index = X.index

@@ -11,7 +11,7 @@ import difflib
 import math
 import numbers
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,14 +25,13 @@ from aefi_widget.engine.anndata_input import (
     is_anndata,
 )
 from aefi_widget.engine.row_blocks import block_kind, read_blocks
+from aefi_widget.engine.shared_x import SharedX
 
 __all__ = [
     "as_feature_matrix",
     "check_int",
     "did_you_mean",
-    "model_dtype_device",
     "reconstruction_of",
-    "resolve_device",
     "resolve_max_samples",
 ]  # fmt: skip
 
@@ -58,82 +57,6 @@ def check_int(value: Any, name: str, minimum: int, maximum: int | None = None) -
     return value
 
 
-def model_dtype_device(model: Callable[..., Any]) -> tuple[torch.dtype, torch.device]:
-    """The floating dtype and device of the model's first floating parameter or buffer.
-
-    Plain callables (no parameters) compute in float32 on the CPU. A model whose tensors are on
-    the meta device (shapes without values) is refused.
-    """
-    if isinstance(model, torch.nn.Module):
-        tensors = list(model.parameters()) + list(model.buffers())
-        if any(t.is_meta for t in tensors):
-            raise ValueError(
-                "the model's parameters are on the meta device: they have shapes but no values "
-                "(the model was made under torch.device('meta') or with empty weights). Load its "
-                "weights first, e.g. model.to_empty(device='cpu') then "
-                "model.load_state_dict(torch.load(path))"
-            )
-        for tensor in tensors:
-            if tensor.is_floating_point():
-                return tensor.dtype, tensor.device
-    return torch.float32, torch.device("cpu")
-
-
-_DEVICE_HINT = "use 'cpu', 'cuda', 'cuda:1' (a GPU by index) or 'mps' (Apple silicon)"
-
-
-def resolve_device(device: Any, model_device: torch.device) -> torch.device:
-    """The device to compute on (``model_device`` when ``device`` is None), checked to exist.
-
-    Raises ``TypeError`` for something that is not a device, ``ValueError`` for a device name
-    torch does not know, or one this machine does not have, before any data is moved.
-    """
-    if device is None:
-        device = model_device
-    if isinstance(device, bool) or not isinstance(device, str | torch.device | int):
-        raise TypeError(f"device must be a string like 'cuda' or a torch.device, got {device!r}")
-    try:
-        device = torch.device(device)
-    except (RuntimeError, ValueError, TypeError) as error:
-        raise ValueError(f"device={device!r} is not a device torch knows ({error}); "
-                         f"{_DEVICE_HINT}") from None  # fmt: skip
-    kind = device.type
-    if kind == "meta":
-        raise ValueError(
-            "device='meta' holds shapes without values; nothing can be computed there. "
-            f"{_DEVICE_HINT[0].upper()}{_DEVICE_HINT[1:]}"
-        )
-    if kind == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device={str(device)!r} needs a CUDA GPU, but torch sees none "
-                "(torch.cuda.is_available() is False: no GPU or driver, or a CPU-only build of "
-                "torch); use device='cpu'"
-            )
-        count = torch.cuda.device_count()
-        if device.index is not None and device.index >= count:
-            raise ValueError(
-                f"device={str(device)!r} does not exist: this machine has {count} CUDA GPU(s), "
-                f"cuda:0 to cuda:{count - 1}"
-            )
-        return device
-    if kind == "mps":
-        if not torch.backends.mps.is_available():
-            raise ValueError(
-                "device='mps' needs Apple silicon and a torch build with MPS "
-                "(torch.backends.mps.is_available() is False); use device='cpu'"
-            )
-        return device
-    if kind != "cpu":
-        backend = getattr(torch, kind, None)
-        available = getattr(backend, "is_available", None)
-        if not callable(available) or not available():
-            raise ValueError(
-                f"device={str(device)!r} is not available on this machine; {_DEVICE_HINT}"
-            )
-    return device
-
-
 def as_feature_matrix(
     X: Any,
     feature_names: Sequence[str] | None,
@@ -147,6 +70,11 @@ def as_feature_matrix(
     background without changing the results. An ``anndata.AnnData`` gives ``adata.X`` (or
     ``adata.layers[layer]``), densified when sparse, with ``var_names`` as column names.
     """
+    if isinstance(X, SharedX):  # another engine's private copy: checked already, held once
+        names = _feature_names(list(X.names), feature_names, X.shape[1])
+        if X.tensor.dtype == dtype and X.tensor.device == device:
+            return X.tensor, names
+        return as_feature_matrix(X.tensor, names, dtype, device)
     names_from_frame: list[str] | None = None
     where = "X"
     if layer is not None or is_anndata(X):

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from aefi_widget.engine.calls import MIN_FORWARD_ROWS, Caller, aligned
+from aefi_widget.engine.devices import model_dtype_device
 from aefi_widget.engine.fingerprint import tensor_digest
 from aefi_widget.engine.forward import (
     ForwardPath,
@@ -37,7 +38,7 @@ from aefi_widget.engine.forward import (
     linear_flops_per_row,
 )
 from aefi_widget.engine.fused import has_hooks
-from aefi_widget.engine.inputs import as_feature_matrix, model_dtype_device
+from aefi_widget.engine.inputs import as_feature_matrix
 from aefi_widget.engine.model_mode import computing, differentiating
 
 __all__ = ["EncoderCodes", "EncoderSession", "code_of", "find_encoder"]

@@ -24,6 +24,7 @@ import torch
 from aefi_widget.engine.anndata_input import row_labels
 from aefi_widget.engine.baselines import Baseline, all_errors, full_baseline, row_baseline
 from aefi_widget.engine.calls import MIN_FORWARD_ROWS, ROW_ALIGNMENT, Caller
+from aefi_widget.engine.devices import model_dtype_device, resolve_device
 from aefi_widget.engine.fingerprint import tensor_digest
 from aefi_widget.engine.forward import (
     ForwardPath,
@@ -31,7 +32,7 @@ from aefi_widget.engine.forward import (
     detect_forward_path,
     linear_flops_per_row,
 )
-from aefi_widget.engine.inputs import as_feature_matrix, model_dtype_device, resolve_device
+from aefi_widget.engine.inputs import as_feature_matrix
 from aefi_widget.engine.metrics import MetricFn, resolve_metric
 from aefi_widget.engine.model_mode import computing, differentiating
 from aefi_widget.engine.probes import CopyingInputs, probe_model

@@ -8,11 +8,14 @@ or ``"custom"`` (the dict given to the explorer).
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 from collections.abc import Mapping
 from typing import Any
 
+from aefi_widget.engine.anndata_input import row_labels
 from aefi_widget.engine.correlated_groups import correlated_groups
+from aefi_widget.engine.shared_x import SharedX
 from aefi_widget.widget.methods import (
     METHOD_KEYS,
     METHODS,
@@ -146,4 +149,10 @@ class Lineup:
         spec = METHODS[key]
         keywords = engine_keywords(key, self.starting, self.given, self.options)
         groups = self.groups(self.setting_for(key, setting))
-        return spec.build(self.context, keywords, groups)
+        engine = spec.build(self.context, keywords, groups)
+        if self.context.shared is None:
+            # The first engine's private copy of X serves every later one: X is held once.
+            shared = SharedX.of(engine, row_labels(self.context.X))
+            if shared is not None:
+                self.context = dataclasses.replace(self.context, shared=shared)
+        return engine

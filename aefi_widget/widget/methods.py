@@ -24,6 +24,7 @@ from aefi_widget.engine import (
 )
 from aefi_widget.engine.latent_encoder import find_encoder
 from aefi_widget.engine.latent_permutation import latent_labels
+from aefi_widget.engine.shared_x import SharedX
 from aefi_widget.engine.weights import LABELS as WEIGHT_LABELS
 from aefi_widget.engine.weights import first_linear
 from aefi_widget.one_shot import OneShot
@@ -69,11 +70,18 @@ FIRST_LOOK_REPEATS = 4
 
 @dataclass(frozen=True)
 class MethodContext:
-    """What every factory gets: the user's model and X (never modified) and the input names."""
+    """What every factory gets: the user's model and X (never modified), the input names and,
+    once one engine has copied X, that copy (:class:`SharedX`) for the next engines to share."""
 
     model: Any
     X: Any
     input_names: tuple[str, ...]
+    shared: SharedX | None = None
+
+    @property
+    def source(self) -> Any:
+        """What an engine is built from: the shared copy of X when there is one, else X."""
+        return self.X if self.shared is None else self.shared
 
 
 @dataclass(frozen=True)
@@ -143,21 +151,21 @@ def _first_look(ctx: MethodContext, keywords: dict[str, Any], groups: Any) -> An
     # Units after grouping are fewer than inputs: sizing by inputs errs on the quick side.
     samples = first_look_samples(len(ctx.input_names), _n_rows(ctx.X))
     return FirstLook(
-        ctx.model, ctx.X, n_repeats=FIRST_LOOK_REPEATS, max_samples=samples, **keywords,
+        ctx.model, ctx.source, n_repeats=FIRST_LOOK_REPEATS, max_samples=samples, **keywords,
         **_with_groups(groups),
     )  # fmt: skip
 
 
 def _permutation(ctx: MethodContext, keywords: dict[str, Any], groups: Any) -> Any:
-    return PermutationImportance(ctx.model, ctx.X, **keywords, **_with_groups(groups))
+    return PermutationImportance(ctx.model, ctx.source, **keywords, **_with_groups(groups))
 
 
 def _shapley(ctx: MethodContext, keywords: dict[str, Any], groups: Any) -> Any:
-    return ShapleyImportance(ctx.model, ctx.X, **keywords, **_with_groups(groups))
+    return ShapleyImportance(ctx.model, ctx.source, **keywords, **_with_groups(groups))
 
 
 def _gradient(ctx: MethodContext, keywords: dict[str, Any], groups: Any) -> Any:
-    return GradientImportance(ctx.model, ctx.X, **keywords, **_with_groups(groups))
+    return GradientImportance(ctx.model, ctx.source, **keywords, **_with_groups(groups))
 
 
 def _names(ctx: MethodContext, keywords: Mapping[str, Any]) -> tuple[str, ...]:
@@ -169,14 +177,14 @@ def _latent(ctx: MethodContext, keywords: dict[str, Any], groups: Any) -> Any:
     keywords = dict(keywords)
     lens = keywords.pop("method", "permutation")
     if lens == "permutation":
-        return LatentPermutation(ctx.model, ctx.X, **keywords)
+        return LatentPermutation(ctx.model, ctx.source, **keywords)
     if lens != "gradient":
         raise ValueError(
             f"options['latent']['method'] must be 'permutation' or 'gradient', got {lens!r} "
             "(mutual information is the method 'latent_mi')"
         )
     return OneShot(
-        lambda: latent_importance(ctx.model, ctx.X, method="gradient", **keywords),
+        lambda: latent_importance(ctx.model, ctx.source, method="gradient", **keywords),
         _names(ctx, keywords),
         n_estimates=_n_rows(ctx.X),
         settings={"method": "latent", "latent_method": "gradient"},
@@ -186,7 +194,7 @@ def _latent(ctx: MethodContext, keywords: dict[str, Any], groups: Any) -> Any:
 
 def _latent_mi(ctx: MethodContext, keywords: dict[str, Any], groups: Any) -> Any:
     return OneShot(
-        lambda: latent_importance(ctx.model, ctx.X, method="mutual_information", **keywords),
+        lambda: latent_importance(ctx.model, ctx.source, method="mutual_information", **keywords),
         _names(ctx, keywords),
         settings={"method": "latent", "latent_method": "mutual_information"},
         labels=latent_labels("mutual_information", "MI (nats)", "estimate"),
