@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from aefi_widget.engine.checkpoint import check_checkpoint_path, save_checkpoint
 from aefi_widget.result import ImportanceResult, ResumeState
+from aefi_widget.snapshot_patches import SnapshotReceiver, with_extras
 from aefi_widget.worker_process import Unshippable, WorkerProcess, ship
 
 __all__ = ["Backend", "RemoteIncrements", "WorkerLink", "check_backend"]
@@ -184,6 +185,7 @@ class RemoteIncrements:
         self._asked = 0  # chunks asked for and not yet received
         self._ended_cleanly = False
         self.last: ImportanceResult | None = None
+        self._receiver = SnapshotReceiver()
         worker.send(("start", resume, keywords))
 
     def __iter__(self) -> RemoteIncrements:
@@ -196,7 +198,8 @@ class RemoteIncrements:
         if kind == "snapshot":
             if self._may_ask_ahead():
                 self._ask(_AHEAD)
-            self.last = _refrozen(rest[0])
+            snapshot, patches = rest
+            self.last = _refrozen(snapshot, self._receiver.unpack(snapshot.extras, patches))
             return self.last
         self._ended_cleanly = True
         if kind == "done":
@@ -223,17 +226,13 @@ class RemoteIncrements:
                 save_checkpoint(self._checkpoint, self.last)
 
 
-def _refrozen(snapshot: ImportanceResult) -> ImportanceResult:
-    """``snapshot`` rebuilt so its arrays are read-only again (unpickled arrays are writable)."""
+def _refrozen(snapshot: ImportanceResult, extras: dict[str, Any]) -> ImportanceResult:
+    """``snapshot`` rebuilt with its full ``extras``, its arrays read-only again (unpickled
+    arrays are writable)."""
     state = snapshot.resume
     if state is not None:
         state = ResumeState(state.method, state.position, state.arrays, state.identity)
-    return ImportanceResult(
-        snapshot.feature_names, snapshot.output_names, snapshot.importances,
-        snapshot.baseline_error, settings=snapshot.settings, groups=snapshot.groups,
-        evaluations_done=snapshot.evaluations_done, evaluations_total=snapshot.evaluations_total,
-        elapsed_s=snapshot.elapsed_s, resume=state, extras=snapshot.extras, labels=snapshot.labels,
-    )  # fmt: skip
+    return with_extras(snapshot, extras, state)
 
 
 class WorkerTraceback(Exception):

@@ -5,7 +5,8 @@ Spawned by :class:`~aefi_widget.worker_process.WorkerProcess` with ``OMP_NUM_THR
 ``GOMP_SPINCOUNT`` already in its environment, so libgomp reads them when torch first loads here.
 Messages (tuples, pickled by ``multiprocessing.Connection``), kernel to worker: the engine's
 cloudpickle bytes, ``("start", resume, keywords)``, ``("next",)`` per chunk wanted, ``("end",)``;
-worker to kernel: ``("snapshot", result)`` per chunk, then one of ``("done",)``,
+worker to kernel: ``("snapshot", result, patches)`` per chunk (its large extras as patches,
+:mod:`aefi_widget.snapshot_patches`), then one of ``("done",)``,
 ``("error", pickled exception or None, traceback text)`` or ``("unloadable", why)``.
 """
 
@@ -19,6 +20,8 @@ import threading
 import traceback
 from multiprocessing.connection import Connection, wait
 from typing import Any
+
+from aefi_widget.snapshot_patches import SnapshotSender, with_extras
 
 __all__ = ["IDLE_EXIT_S", "serve"]
 
@@ -56,6 +59,7 @@ def _serve_job(payload: bytes, commands: Connection, results: Connection) -> Non
     del payload
     _start, resume, keywords = commands.recv()
     generator = None
+    sender = SnapshotSender()  # large extras go as the rows that changed: see snapshot_patches
     try:
         if engine is not None:
             generator = engine.increments(resume=resume, **keywords)
@@ -64,7 +68,8 @@ def _serve_job(payload: bytes, commands: Connection, results: Connection) -> Non
                 snapshot = next(generator, None)
                 if snapshot is None:
                     break
-                results.send(("snapshot", snapshot))
+                whole, patches = sender.pack(snapshot.extras)
+                results.send(("snapshot", with_extras(snapshot, whole), patches))
     except BaseException as error:  # the job must say why it ended
         text = traceback.format_exc()
         try:

@@ -15,8 +15,9 @@ The rate is the evaluations between the first and the last snapshot over the sec
 them, so a worker's start (torch's import, the engine's unpickling) is left out of it and printed
 apart (``first snapshot after``). Also printed: the engine's pickled size and pickling time (what
 goes to the worker), and how long a cancel of the worker job takes mid-run and inside a 30 s
-forward call. Ratios are medians
-over rounds; the three share one machine, so a busy neighbour hits them alike.
+forward call, and the peak resident memory of the kernel and of the worker over one thread and
+one worker run. Ratios are medians over rounds; the three share one machine, so a busy neighbour
+hits them alike.
 """
 
 from __future__ import annotations
@@ -115,6 +116,33 @@ def cancel_in_forward_seconds(X: torch.Tensor) -> float:
     return time.perf_counter() - started
 
 
+def _peak_mb(pid: int | str) -> float:
+    """The process's peak resident memory (VmHWM) in MB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/PID/status")
+
+
+def _reset_peak(pid: int | str) -> None:
+    with open(f"/proc/{pid}/clear_refs", "w") as refs:
+        refs.write("5")  # VmHWM restarts from the current resident set
+
+
+def resident_peaks_mb(engine: aefi.PermutationImportance, backend: str) -> tuple[float, float]:
+    """Peak resident MB of this process (the kernel) and of the worker (0 on a thread) over one
+    ``Job`` run: what the two hold together, torch's own libraries included in each."""
+    _reset_peak("self")
+    job = Job(engine, backend=backend)
+    job.prepare()
+    worker = job.worker_pid
+    if worker is not None:
+        _reset_peak(worker)
+    job.start().result(3600)
+    return _peak_mb("self"), 0.0 if worker is None else _peak_mb(worker)
+
+
 def busy_neighbour() -> subprocess.Popen[bytes]:
     """Another process that keeps one core busy (as a browser tab or a second kernel does)."""
     return subprocess.Popen([sys.executable, "-c", "while True: pass"])
@@ -166,6 +194,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 chunks[name] = len(marks) - 1
             print("  round " + ", ".join(f"{name} {rates[name][-1]:,.0f} evals/s"
                                          for name in names))  # fmt: skip
+        peaks = {name: resident_peaks_mb(engine(), name) for name in ("thread", "process")}
         cancel = cancel_seconds(engine())
         in_forward = cancel_in_forward_seconds(torch.as_tensor(frame.to_numpy()[:48, :16]))
     finally:
@@ -178,6 +207,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         print(f"{name:>9}: {medians[name]:,.0f} evals/s (median), first snapshot after "
               f"{statistics.median(firsts[name]):.2f} s, whole run "
               f"{statistics.median(walls[name]):.2f} s, {chunks[name]} snapshots")  # fmt: skip
+    for name, (kernel, worker) in peaks.items():
+        print(f"resident peak, {name}: kernel {kernel:,.0f} MB + worker {worker:,.0f} MB = "
+              f"{kernel + worker:,.0f} MB")  # fmt: skip
     best = max(medians["headless"], medians["thread"])
     ratios = {
         "process/headless": medians["process"] / medians["headless"],

@@ -95,7 +95,8 @@ def test_bench_worker_prints_the_three_rates_and_their_ratios(
         ["--d", "8", "--n", "24", "--samples", "10", "--rounds", "1", "--train-steps", "1"]
     )
     out = capsys.readouterr().out
-    for expected in ("headless:", "thread:", "process:", "engine shipped to the worker"):
+    peaks = ("resident peak, thread: kernel", "resident peak, process: kernel")
+    for expected in ("headless:", "thread:", "process:", "engine shipped to the worker", *peaks):
         assert expected in out
     assert set(ratios) == {
         "process/headless",
@@ -105,3 +106,16 @@ def test_bench_worker_prints_the_three_rates_and_their_ratios(
         "cancel_in_forward_s",
     }
     assert all(value > 0 for key, value in ratios.items() if "/" in key)
+
+
+def test_bench_memory_rows_reads_a_backed_h5ad_in_a_child(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pytest.importorskip("anndata")
+    load_benchmark("bench_memory_rows").main(
+        ["--backed", "--n", "300", "--d", "12", "--max-samples", "20"]
+    )
+    out = capsys.readouterr().out
+    assert "X in a backed .h5ad (dense)" in out
+    row = out.strip().splitlines()[-1].split()
+    assert row[0] == "300" and float(row[2]) > 0  # n, X MB, extra peak MB, ...
