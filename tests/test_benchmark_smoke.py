@@ -118,4 +118,5 @@ def test_bench_memory_rows_reads_a_backed_h5ad_in_a_child(
     out = capsys.readouterr().out
     assert "X in a backed .h5ad (dense)" in out
     row = out.strip().splitlines()[-1].split()
-    assert row[0] == "300" and float(row[2]) > 0  # n, X MB, extra peak MB, ...
+    # n, X MB, extra peak MB (0 is possible for 14 kB of X), x X, time s, x first
+    assert row[0] == "300" and float(row[2]) >= 0 and float(row[4]) >= 0
