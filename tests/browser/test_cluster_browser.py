@@ -14,33 +14,18 @@ import time
 
 import pytest
 from lab_page import LabPage
+from notebook_code import at_least
 from test_explorer_browser import _explorer_available, rounds_done, wait_for_status
 
 pytestmark = pytest.mark.browser
 
 N_REPEATS = 12
 SETUP_CELL = f"""
-import time
-
 import distributed
 import numpy as np
 import torch
 import aefi_widget as aefi
-
-
-class AtLeast(torch.nn.Module):
-    # The network, each forward call taking at least 0.1 s: a fast machine then still streams
-    # one round per 0.2 s (4 calls on 2 workers), slower than the page's 10 updates a second.
-
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x):
-        started = time.monotonic()
-        out = self.net(x)
-        time.sleep(max(0.0, 0.1 - (time.monotonic() - started)))
-        return out
+{at_least(0.1)}
 
 cluster = distributed.LocalCluster(
     n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None

@@ -16,6 +16,7 @@ import json
 import numpy as np
 import pytest
 from lab_page import ARTIFACTS, LabPage
+from notebook_code import at_least
 
 pytestmark = pytest.mark.browser
 
@@ -33,23 +34,7 @@ n, d = 60, {D}
 X = (rng.normal(size=(n, 16)) @ rng.normal(size=(16, d)) + 0.3 * rng.normal(size=(n, d)))
 names = [f"ENSG{{i:08d}}.3|GENE{{i}}_ANTISENSE_RNA" if i % 7 == 0 else f"g{{i:04d}}"
          for i in range(d)]
-import time
-
-
-class AtLeast(torch.nn.Module):
-    # Each forward call takes at least 0.15 s: the stream lasts >= 6 s on any machine (a fast
-    # one, or a worker process not slowed by a busy neighbour, would otherwise end it early).
-
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x):
-        started = time.monotonic()
-        out = self.net(x)
-        time.sleep(max(0.0, 0.15 - (time.monotonic() - started)))
-        return out
-
+{at_least(0.15)}
 
 model = AtLeast(torch.nn.Sequential(
     torch.nn.Linear(d, 16), torch.nn.Tanh(), torch.nn.Linear(16, d)
