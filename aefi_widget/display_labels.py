@@ -45,7 +45,8 @@ def page_labels(result: ImportanceResult) -> dict[str, str]:
     dict of str -> str
         ``method``; ``title`` (e.g. "Permutation importance"); ``value`` (short, for tooltips,
         e.g. "Δ error"); ``unit`` (e.g. "MSE, squared input units", "" when unknown);
-        ``value_label`` (``value (unit)``, for axes); ``axis`` (what one estimate is: "repeat",
+        ``value_label`` (``value (unit)``, for axes); ``interval`` (what the whiskers are when
+        not a t interval over the estimates, else ""); ``axis`` (what one estimate is: "repeat",
         "permutation", "sample").
     """
     labels = result.labels
@@ -59,6 +60,8 @@ def page_labels(result: ImportanceResult) -> dict[str, str]:
         "unit": unit,
         "value_label": f"{value} ({unit})" if unit else value,
         "axis": str(labels.get("axis", "repeat")),
+        # What the whiskers are when they are not a t interval over the estimates.
+        "interval": str(labels.get("interval", "")),
     }
 
 

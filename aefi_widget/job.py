@@ -126,8 +126,10 @@ class Job:
     engine : object
         Anything with ``increments(resume=None)`` (a generator of ImportanceResult),
         ``empty_result()`` and ``evaluations_total``, e.g. a ``PermutationImportance``.
-    resume : ImportanceResult, optional
-        A snapshot (with its ``resume`` state) to continue from instead of starting afresh.
+    resume : ImportanceResult or callable, optional
+        A snapshot (with its ``resume`` state) to continue from instead of starting afresh; or
+        a function called once when the job starts that returns such a snapshot, or None to
+        start afresh (the explorer's race continues from its first look, which ends later).
     checkpoint : path, optional
         Checkpoint file for this run: resumed from when it exists (and matches the model, data
         and settings), written atomically every few seconds and when the job ends, is cancelled
@@ -159,7 +161,7 @@ class Job:
     def __init__(
         self,
         engine: Any,
-        resume: ImportanceResult | None = None,
+        resume: ImportanceResult | Callable[[], ImportanceResult | None] | None = None,
         checkpoint: str | os.PathLike[str] | None = None,
         client: Any = None,
         backend: Backend | None = None,
@@ -168,6 +170,8 @@ class Job:
         _check_engine(engine)
         self.engine = engine
         self._link = WorkerLink(engine, backend, client, threads)
+        self._resume_later = resume if callable(resume) else None
+        resume = None if callable(resume) else resume
         self._resume_from = resume
         # Passed to engine.increments(client=...): the chunks run on that Dask cluster.
         self._client = client
@@ -222,6 +226,8 @@ class Job:
                     f"a Job runs only once and this one is {self._status!r}; "
                     "create a new Job (optionally with resume=job.snapshot()) to run again"
                 )
+            if self._resume_later is not None:
+                self._resume_now(self._resume_later())
             self._status = "running"
             self._link.started()
             self._active_since = time.monotonic()
@@ -233,6 +239,17 @@ class Job:
             self._thread.start()
             _live_jobs.add(self)
         return self
+
+    def _resume_now(self, resume: ImportanceResult | None) -> None:
+        """Take the snapshot a resume function gave at start (under the lock)."""
+        self._resume_later = None
+        if resume is None:
+            return
+        if not isinstance(resume, ImportanceResult):
+            raise TypeError(f"a Job's resume function must return an ImportanceResult or None, "
+                            f"got {type(resume).__name__}")  # fmt: skip
+        self._resume_from = self._snapshot = resume
+        self._done_at_start = resume.evaluations_done
 
     def pause(self) -> None:
         """Ask the worker to park after the chunk in flight (status becomes ``"paused"``)."""

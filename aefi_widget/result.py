@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from aefi_widget import result_file
-from aefi_widget.result_summary import ranking_order, summary_columns
+from aefi_widget.result_summary import race_values, ranking_order, summary_columns
 from aefi_widget.resume_state import ResumeState, frozen_array
 
 __all__ = ["ImportanceResult", "ResumeState", "default_labels", "ranking_order", "summary_columns"]
@@ -187,6 +187,11 @@ class ImportanceResult:
         order = ranking_order(self._mean())
         return [self.feature_names[i] for i in order if codes[i] > 0]
 
+    def race_values(self) -> dict[str, np.ndarray] | None:
+        """A rows race's per-unit mean, simultaneous bounds and rows done (``race_mean``,
+        ``race_lower``, ``race_upper``, ``race_rows``: (F,) float64), or None for other runs."""
+        return race_values(self.extras, self.n_features)
+
     @property
     def n_features(self) -> int:
         """Number of attributed units F (features plus groups)."""
@@ -236,6 +241,9 @@ class ImportanceResult:
         return pd.Series(self._std(), index=self._index(), name="importances_std")
 
     def _mean(self) -> np.ndarray:
+        race = self.race_values()
+        if race is not None:  # a rows race ranks by its row-weighted mean
+            return race["race_mean"]
         n_done = self._n_done_array()
         total = np.nansum(self.importances, axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -285,9 +293,11 @@ class ImportanceResult:
         Columns: ``mean``, ``std`` (ddof=1), ``ci_low``/``ci_high`` (95 % Student-t interval of the
         mean over estimates; equal to the mean with a single one), ``normalized`` (share of the
         total positive mean importance, in [0, 1]), ``rank`` (1 = most important, by mean), and
-        ``n_done`` (finished estimates).
+        ``n_done`` (finished estimates). For a rows race (``top_k`` with ``tolerance``):
+        ``mean`` is its row-weighted mean, ``ci_low``/``ci_high`` its simultaneous bounds at
+        ``settings["confidence"]`` and ``n_done`` its rows done (see :meth:`race_values`).
         """
-        columns = summary_columns(self.importances)
+        columns = summary_columns(self.importances, self.race_values())
         mean = columns["mean"]
         table = pd.DataFrame(columns, index=self._index())
         # Rank by mean, ties broken by column order, features without results last.

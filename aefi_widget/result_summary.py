@@ -10,10 +10,25 @@ import numpy as np
 
 from aefi_widget._stats import t_quantile_975
 
-__all__ = ["ranking_order", "summary_columns"]
+__all__ = ["RACE_KEYS", "race_values", "ranking_order", "summary_columns"]
+
+# A rows race's own per-unit numbers (engine/permutation_rows_race.py): its row-weighted mean,
+# its simultaneous bounds and the rows done. Its per-shuffle values (``importances``) mix
+# shuffles of very different row counts, so their plain mean and t interval are not its answer.
+RACE_KEYS = ("race_mean", "race_lower", "race_upper", "race_rows")
 
 
-def summary_columns(importances: np.ndarray) -> dict[str, np.ndarray]:
+def race_values(extras: dict[str, np.ndarray], n_units: int) -> dict[str, np.ndarray] | None:
+    """A rows race's (F,) ``race_*`` extras when ``extras`` holds all of them, else None."""
+    values = {key: extras.get(key) for key in RACE_KEYS}
+    if any(v is None or np.shape(v) != (n_units,) for v in values.values()):
+        return None
+    return {key: np.asarray(v, dtype=np.float64) for key, v in values.items()}
+
+
+def summary_columns(
+    importances: np.ndarray, race: dict[str, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
     """The numbers of :meth:`ImportanceResult.summary`, in feature order, without pandas (the
     dashboard encodes them on every update).
 
@@ -21,6 +36,11 @@ def summary_columns(importances: np.ndarray) -> dict[str, np.ndarray]:
     ----------
     importances : (F, R) float64 array
         Estimates, NaN where not computed yet.
+    race : dict of str -> (F,) array, optional
+        A rows race's numbers (:func:`race_values`): then ``mean`` is its row-weighted mean,
+        ``ci_low``/``ci_high`` its simultaneous bounds (at the run's confidence, over every
+        unit and look: they hold whenever the run is looked at) and ``n_done`` its rows done;
+        ``std`` stays the spread over shuffles.
 
     Returns
     -------
@@ -44,14 +64,20 @@ def summary_columns(importances: np.ndarray) -> dict[str, np.ndarray]:
             t_values * std / np.sqrt(np.maximum(n_done, 1)),
             np.where(n_done == 1, 0.0, np.nan),
         )
+    low, high = mean - half_width, mean + half_width
+    if race is not None:
+        mean, n_done = race["race_mean"], race["race_rows"].astype(np.int64)
+        # Before a unit's first look its bounds are NaN (no interval): drawn as the mean alone.
+        low = np.where(np.isnan(race["race_lower"]), mean, race["race_lower"])
+        high = np.where(np.isnan(race["race_upper"]), mean, race["race_upper"])
     positive = np.where(np.isnan(mean), 0.0, np.clip(mean, 0.0, None))
     positive_total = positive.sum()
     normalized = positive / positive_total if positive_total > 0 else np.zeros_like(positive)
     return {
         "mean": mean,
         "std": std,
-        "ci_low": mean - half_width,
-        "ci_high": mean + half_width,
+        "ci_low": low,
+        "ci_high": high,
         "normalized": np.where(np.isnan(mean), np.nan, normalized),
         "n_done": n_done,
     }

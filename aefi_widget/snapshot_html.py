@@ -218,7 +218,7 @@ def _ranked_rows(result: ImportanceResult, count: int | None) -> tuple[pd.DataFr
     """The first ``count`` rows of ``result.summary()`` (all when None) and how many features
     have an estimate. Built from the summary's numpy columns for those rows only: at 20,000
     features, the full table's pandas index of names costs more than all the drawing."""
-    columns = summary_columns(result.importances)
+    columns = summary_columns(result.importances, result.race_values())
     order = ranking_order(columns["mean"])  # features without an estimate last
     picked = order if count is None else order[:count]
     table = pd.DataFrame(

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { WidgetModel } from "./lib/model";
 import { StateReader } from "./lib/state";
 import { membersLine, settledLine } from "./views/bars";
-import { certifiedText, unitWord } from "./views/header";
+import { certifiedText, certifiedTitle, unitWord } from "./views/header";
 
 function fakeModel(traits: Record<string, unknown>): WidgetModel & { traits: Record<string, unknown> } {
   return {
@@ -63,8 +63,22 @@ describe("bar tooltips and the certified count", () => {
     expect(settledLine(0, 20)).toBe("");
   });
   it("count the certified units", () => {
-    expect(certifiedText({ k: 20, names: ["a", "b"], done: false })).toBe("certified top-20: 2 of 20");
-    expect(certifiedText({ k: 3, names: ["a", "b", "c"], done: true })).toBe("certified top-3: 3 of 3 (final)");
+    const exact = { tolerance: "", confidence: 0.95, tied: 0, open: 0, separationRows: 0 };
+    expect(certifiedText({ ...exact, k: 20, names: ["a", "b"], done: false })).toBe("certified top-20: 2 of 20");
+    expect(certifiedText({ ...exact, k: 3, names: ["a", "b", "c"], done: true })).toBe("certified top-3: 3 of 3 (final)");
+  });
+  it("say a rows race's tolerance, confidence and tied places", () => {
+    const race = { k: 20, tolerance: "10 % of the 20th importance", confidence: 0.95, separationRows: 123456 };
+    const names = Array.from({ length: 10 }, (_, i) => `g${i}`);
+    expect(certifiedText({ ...race, names, done: false, tied: 0, open: 40 })).toBe(
+      "top 20 within 10 % of the 20th importance at 95 %: 10 of 20 certified");
+    expect(certifiedText({ ...race, names, done: true, tied: 30, open: 4 })).toBe(
+      "top 20 within 10 % of the 20th importance at 95 %: 10 of 20 certified; 10 places tied among 34 units (final)");
+    const title = certifiedTitle({ ...race, names, done: true, tied: 30, open: 4 });
+    expect(title).toContain("Certainly in the top 20 (within 10 % of the 20th importance):\ng0");
+    expect(title).toContain("about 123,456 more rows");
+    expect(certifiedTitle({ ...race, names: [], done: false, tied: 0, open: 5 })).toBe(
+      "No feature is certain to be in the top 20 yet");
   });
 });
 

@@ -46,7 +46,8 @@ def test_the_value_label_carries_the_metric_unit(metric, value_label) -> None:
 def test_a_unit_stated_by_the_method_wins_over_the_metric() -> None:
     own = {"title": "Saliency", "value": "|∂ error/∂ x|", "unit": "MSE/x", "axis": "sample"}
     labels = page_labels(_result({"method": "grad", "metric": "mse"}, own))
-    assert labels == {**own, "method": "grad", "value_label": "|∂ error/∂ x| (MSE/x)"}
+    value_label = "|∂ error/∂ x| (MSE/x)"
+    assert labels == {**own, "method": "grad", "value_label": value_label, "interval": ""}
 
 
 def test_header_fields_name_estimates_by_the_axis_and_show_the_baseline() -> None:

@@ -51,7 +51,7 @@ def small_model() -> tuple[torch.nn.Module, np.ndarray]:
 
 def test_traits_after_a_real_run_match_the_result(small_model) -> None:
     model, X = small_model
-    explorer = Explorer(model, X, n_repeats=4, seed=1, top=5)
+    explorer = Explorer(model, X, n_repeats=4, seed=1, top=5, top_k=None)  # the exact run
     assert explorer.job.wait(60)
     assert explorer.publisher.flush()
     dashboard, result = explorer.dashboard, explorer.result

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from aefi_widget.engine.pac_race import PacDecision
+from aefi_widget.engine.pac_race import PacDecision, row_bounds
 from aefi_widget.engine.permutation_blocks import evaluate_granules
 from aefi_widget.engine.resume_checks import check_same_run
 from aefi_widget.engine.rows_race import (
@@ -154,7 +154,7 @@ def _codes(decision: PacDecision | None, n_units: int) -> np.ndarray:
 def _snapshot(
     engine: Any, state: RowsRaceState, identity: dict[str, str] | None
 ) -> ImportanceResult:
-    t, n = state.totals, state.settings.n
+    t, n, s = state.shown(), state.settings.n, state.settings
     F, R = t.perm_sum.shape
     in_perm = np.clip(t.count[:, None] - n * np.arange(R)[None, :], 0, n)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -165,7 +165,7 @@ def _snapshot(
         scale = np.where(t.count > 0, n_done / np.maximum(t.count, 1), 0.0)
         delta = t.delta * scale[:, None]
     codes = _codes(state.decision, F)
-    lower, upper = state.bounds()
+    lower, upper = row_bounds(t.count, t.mean, t.m2, s.sizes, s.confidence, n)
     decision = state.decision
     extras = {
         "settled": np.where(codes == 2, 0.0, codes),
@@ -185,7 +185,7 @@ def _snapshot(
     if identity is not None:
         position = {"round": state.round, "granule": state.granule, "rows_race": 1,
                     "batch_rows": engine.batch_rows, "call_rows": engine.call_rows}  # fmt: skip
-        arrays = {**t.arrays(""), **state.in_round.arrays("round_"), "codes": codes}
+        arrays = {**state.totals.arrays(""), **state.in_round.arrays("round_"), "codes": codes}
         resume = ResumeState("permutation", position, arrays, identity)
     baseline = engine.session.cached_baseline()
     return ImportanceResult(
@@ -193,12 +193,15 @@ def _snapshot(
         importances=importances, baseline_error=baseline.error if baseline else float("nan"),
         delta_sum=delta, settings=engine.settings, groups=engine.groups,
         evaluations_done=state.evaluations_done, evaluations_total=state.expected_total(),
-        elapsed_s=state.elapsed_s, resume=resume, extras=extras, labels=engine_labels(),
+        elapsed_s=state.elapsed_s, resume=resume, extras=extras, labels=engine_labels(s.confidence),
     )  # fmt: skip
 
 
-def engine_labels() -> dict[str, str]:
-    return {"title": "Permutation importance", "value": "Δ error", "axis": "repeat"}
+def engine_labels(confidence: float = 0.95) -> dict[str, str]:
+    """The result's labels; ``interval`` says what the summary's bounds are."""
+    level = f"{confidence * 100:g} %"
+    return {"title": "Permutation importance", "value": "Δ error", "axis": "repeat",
+            "interval": f"simultaneous {level} bounds (all units, every look of the race)"}
 
 
 def rows_race_empty(engine: Any) -> ImportanceResult:

@@ -197,6 +197,24 @@ class RowsRaceState:
         self.granules = granules_of(allocate(self.totals, self.decision, self.settings),
                                     self.settings.n)  # fmt: skip
 
+    def shown(self) -> Totals:
+        """What a snapshot shows: the finished rounds plus, per unit, the rows of the round in
+        progress once its count is a look size. The bounds then hold (pac_race's family covers
+        every unit at every look size, whichever are read), so the first round's bars come
+        chunk by chunk; decisions still wait for the round's end."""
+        t, r = self.totals, self.in_round
+        combined = t.count + r.count
+        ready = np.flatnonzero((r.count > 0) & np.isin(combined, self.settings.sizes))
+        if ready.size == 0:
+            return t
+        shown = Totals(t.count.copy(), t.total.copy(), t.m2.copy(), t.perm_sum.copy(),
+                       None if t.delta is None else t.delta.copy())  # fmt: skip
+        for unit in ready:
+            shown.add(int(unit), -1, int(r.count[unit]), float(r.total[unit]), float(r.m2[unit]),
+                      None if r.delta is None else r.delta[unit])  # fmt: skip
+        shown.perm_sum[ready] += r.perm_sum[ready]
+        return shown
+
     @property
     def delta_width(self) -> int:
         return 0 if self.totals.delta is None else self.totals.delta.shape[1]

@@ -28,7 +28,7 @@ _SHOWN_PARTNERS = 4
 
 def _rank(result: ImportanceResult, index: int) -> int | None:
     """1-based rank of unit ``index`` by mean (None without a value)."""
-    mean = summary_columns(np.asarray(result.importances))["mean"]
+    mean = summary_columns(np.asarray(result.importances), result.race_values())["mean"]
     if np.isnan(mean[index]):
         return None
     order = ranking_order(mean)

@@ -21,7 +21,13 @@ from aefi_widget.widget.drilldowns import DrilldownContext, DrilldownPanel, buil
 from aefi_widget.widget.explorer_display import Display
 from aefi_widget.widget.lineup import Lineup, groups_setting
 from aefi_widget.widget.messages import Request
-from aefi_widget.widget.methods import FIRST_LOOK_FOR, check_method, check_options
+from aefi_widget.widget.methods import (
+    FIRST_LOOK_FOR,
+    RaceFirstStep,
+    check_method,
+    check_options,
+    first_step_result,
+)
 from aefi_widget.widget.publisher import Publisher
 from aefi_widget.widget.runs import MAX_RUNS, Run, Scheduler
 from aefi_widget.widget.saved import SavedJob
@@ -132,12 +138,10 @@ class Explorer(widgets.VBox):
         method = check_method(method)
         options = check_options(options)
         setting = groups_setting(groups)
-        lineup = Lineup(model, X, method, engine_keywords, options, groups)
+        lineup = Lineup(model, X, method, engine_keywords, options, groups, race_k=top)
         # The starting method is built now: its errors come before any widget or thread exists.
         main_setting = lineup.setting_for(method, setting)
         main_engine = lineup.build(method, main_setting)
-        # prepare(): a worker process starts now, while the first look computes on a thread.
-        main = Run(method, main_setting, main_engine, make_job(main_engine).prepare())
         first = None
         if first_look and method in FIRST_LOOK_FOR and not lineup.notes["first_look"]:
             first_setting = lineup.setting_for("first_look", setting)
@@ -149,6 +153,13 @@ class Explorer(widgets.VBox):
                 # On a thread always: drawn within ~1 s while the worker process starts.
                 job = Job(first_engine, backend="thread")
                 first = Run("first_look", first_setting, first_engine, job)
+        # A race's first look is its first round: the race continues from it.
+        resume = None
+        if first is not None and isinstance(first.engine, RaceFirstStep):
+            resume = functools.partial(first_step_result, first.job)
+        # prepare(): a worker process starts now, while the first look computes on a thread.
+        main_job = make_job(main_engine, resume=resume).prepare()
+        main = Run(method, main_setting, main_engine, main_job)
         self._setup(lineup, main, first, top, autostart, make_job, setting)
 
     @classmethod

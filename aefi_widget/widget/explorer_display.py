@@ -51,7 +51,11 @@ __all__ = ["Display"]
 
 
 def has_intervals(result: ImportanceResult) -> bool:
-    """True when every unit has two estimates (an interval), or all it will get."""
+    """True when every unit has two estimates (an interval), or all it will get; for a rows
+    race, when every unit has its first block of rows (and so its bound)."""
+    race = result.race_values()
+    if race is not None:
+        return bool(result.n_features) and bool((race["race_rows"] >= 2).all())
     return result.rounds_done >= min(2, result.n_repeats)
 
 
@@ -213,7 +217,7 @@ class Display:
         """The ``labels`` trait of ``result`` shown for ``run`` (a first look says so)."""
         labels = page_labels(result)
         if run.key == "first_look":
-            labels["title"] = METHODS["first_look"].title
+            labels["title"] = getattr(run.engine, "look_title", METHODS["first_look"].title)
         return labels
 
     def _entries(self) -> list[MethodEntry]:
@@ -258,9 +262,12 @@ class Display:
         )
         notes = ("", "")
         if shown is self.first and status is self.main and self.auto_first:
-            need = min(2, status.job.snapshot().n_repeats)
-            notes = (f"until {titles[1]} has {need} rounds (intervals for all)",
-                     f"replaces the first look at round {need}")  # fmt: skip
+            if getattr(shown.engine, "look_title", None):  # the race's own first round
+                notes = ("the race's first round", "continues from the first look's rows")
+            else:
+                need = min(2, status.job.snapshot().n_repeats)
+                notes = (f"until {titles[1]} has {need} rounds (intervals for all)",
+                         f"replaces the first look at round {need}")  # fmt: skip
         return run_lines(shown.job, status.job, titles=(titles[0], titles[1]), notes=notes)
 
     def _groups(self, key: str, snapshot: ImportanceResult) -> dict[str, Any]:

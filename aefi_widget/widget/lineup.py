@@ -16,11 +16,14 @@ from typing import Any
 from aefi_widget.engine.anndata_input import row_labels
 from aefi_widget.engine.correlated_groups import correlated_groups
 from aefi_widget.engine.shared_x import SharedX
+from aefi_widget.engine.units import resolve_units
 from aefi_widget.widget.methods import (
     METHOD_KEYS,
     METHODS,
     MethodContext,
+    RaceFirstStep,
     engine_keywords,
+    race_keywords,
     unavailable_note,
 )
 
@@ -95,6 +98,10 @@ class Lineup:
         Checked ``options`` ({method key: {keyword: value}}).
     groups : None, "auto" or dict
         ``Explorer(groups=...)``.
+    race_k : int, optional
+        The dashboard's Top N: permutation importance is then the rows race certifying the top
+        ``race_k`` within :data:`~aefi_widget.widget.methods.RACE_TOLERANCE` (unless the
+        keywords choose another run), and its first look is the race's first round.
     """
 
     def __init__(
@@ -105,8 +112,10 @@ class Lineup:
         given: Mapping[str, Any],
         options: Mapping[str, dict[str, Any]],
         groups: Any,
+        race_k: int | None = None,
     ) -> None:
         self.starting, self.given, self.options = starting, dict(given), options
+        self.race_k = race_k
         self.context = MethodContext(model, X, input_names(X, given.get("feature_names")))
         self.custom = dict(groups) if isinstance(groups, Mapping) else None
         self.notes = {key: unavailable_note(key, model, options) for key in METHOD_KEYS}
@@ -125,6 +134,14 @@ class Lineup:
         """The groups setting a run of ``key`` has: ``setting``, or "none" for a method that does
         not attribute groups."""
         return setting if METHODS[key].accepts_groups else "none"
+
+    def _race(self, groups: dict[str, list[str]] | None) -> dict[str, Any] | None:
+        """The permutation keywords of the race (None when the run is not one)."""
+        if self.race_k is None:
+            return None
+        keywords = engine_keywords("permutation", self.starting, self.given, self.options)
+        n_units = len(resolve_units(self.context.input_names, groups))
+        return race_keywords(keywords, self.race_k, n_units)
 
     def groups(self, setting: str) -> dict[str, list[str]] | None:
         """The groups dict of a setting (None for "none")."""
@@ -147,9 +164,19 @@ class Lineup:
         if self.notes[key]:
             raise ValueError(f"{self.title(key)} cannot run on this model: {self.notes[key]}")
         spec = METHODS[key]
-        keywords = engine_keywords(key, self.starting, self.given, self.options)
         groups = self.groups(self.setting_for(key, setting))
-        engine = spec.build(self.context, keywords, groups)
+        racing = key == "permutation" or (key == "first_look" and self.starting == "permutation")
+        race = self._race(groups) if racing else None
+        if race is not None and key == "first_look":
+            # The race's first round, apart: the race continues from it (nothing is redone).
+            race = {name: value for name, value in race.items() if name != "checkpoint"}
+            engine = RaceFirstStep(self.context.model, self.context.source, **race,
+                                   **({} if groups is None else {"groups": groups}))  # fmt: skip
+        elif race is not None and key == "permutation":
+            engine = spec.build(self.context, race, groups)
+        else:
+            keywords = engine_keywords(key, self.starting, self.given, self.options)
+            engine = spec.build(self.context, keywords, groups)
         if self.context.shared is None:
             # The first engine's private copy of X serves every later one: X is held once.
             shared = SharedX.of(engine, row_labels(self.context.X))

@@ -77,12 +77,40 @@ def settled_trait(result: ImportanceResult) -> bytes:
 
 
 def certified_trait(result: ImportanceResult, ended: bool) -> dict[str, Any]:
-    """{"k", "names" (certified, most important first), "done"} for a top-k run, else {}."""
+    """{"k", "names" (certified, most important first), "done"} for a top-k run, else {}; a
+    rows race adds "tolerance" (in words), "confidence", "tied" and "open" (units sharing the
+    places not certified) and "separation_rows" (projected rows a separation would need)."""
     names = result.certified_top_k
     k = result.settings.get("top_k")
     if names is None or not isinstance(k, int):
         return {}
-    return {"k": k, "names": list(names), "done": bool(ended or len(names) >= k)}
+    trait: dict[str, Any] = {"k": k, "names": list(names), "done": bool(ended or len(names) >= k)}
+    tied, codes = result.extras.get("race_tied"), result.extras.get("settled")
+    if tied is None or codes is None:
+        return trait
+    open_ = (np.asarray(codes) == 0) & (np.asarray(tied) == 0)
+    separation = result.extras.get("race_separation_rows")
+    trait.update({
+        "tolerance": tolerance_words(result.settings, k),
+        "confidence": float(result.settings.get("confidence") or 0.95),
+        "tied": int(np.count_nonzero(tied)), "open": int(np.count_nonzero(open_)),
+        "separation_rows": float(separation[0]) if separation is not None else 0.0,
+    })  # fmt: skip
+    return trait
+
+
+def tolerance_words(settings: Mapping[str, Any], k: int) -> str:
+    """A rows race's tolerance as the page says it: "10 % of the 20th importance" or, when
+    absolute, "0.002" (in the importances' units)."""
+    tolerance = float(settings.get("tolerance") or 0.0)
+    if settings.get("tolerance_scale") == "absolute":
+        return f"{tolerance:.3g}"
+    return f"{tolerance * 100:g} % of the {_ordinal(k)} importance"
+
+
+def _ordinal(k: int) -> str:
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
 
 
 def members_trait(result: ImportanceResult) -> dict[str, list[str]]:

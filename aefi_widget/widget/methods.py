@@ -35,11 +35,15 @@ __all__ = [
     "FIRST_LOOK_FOR",
     "METHODS",
     "METHOD_KEYS",
+    "RACE_TOLERANCE",
     "MethodContext",
     "MethodSpec",
+    "RaceFirstStep",
     "check_method",
     "check_options",
     "engine_keywords",
+    "first_step_result",
+    "race_keywords",
     "unavailable_note",
 ]
 
@@ -66,6 +70,11 @@ FIRST_LOOK_MIN_SAMPLES = 16
 # no per-sample errors to draw one from rows. The repeats' spread holds both the rows' and the
 # shuffles' noise, which is what the full run's interval measures too.
 FIRST_LOOK_REPEATS = 4
+# The explorer's permutation run certifies its Top N within this fraction of the N-th importance
+# (the rows race, engine/rows_race.py): 10 % is below what a user reads off a bar chart and what
+# bench_race_rows.py measures. The keywords that choose another run switch it off.
+RACE_TOLERANCE = 0.1
+_NOT_A_RACE = ("top_k", "tolerance", "tolerance_scale", "max_samples", "client", "min_repeats")
 
 
 @dataclass(frozen=True)
@@ -145,6 +154,41 @@ class FirstLook(PermutationImportance):
         for snapshot in super().increments(resume, **keywords):
             if snapshot.rounds_done >= need:
                 yield snapshot
+
+
+def race_keywords(keywords: Mapping[str, Any], k: int, n_units: int) -> dict[str, Any] | None:
+    """The explorer's default permutation run: ``keywords`` with the rows race for the top
+    ``k`` (at most the units) within :data:`RACE_TOLERANCE`, or None when the keywords choose
+    another run (any of top_k, tolerance, max_samples, client, min_repeats) or every unit
+    would be in the top (nothing to race)."""
+    if any(name in keywords for name in _NOT_A_RACE) or k >= n_units:
+        return None
+    return {**keywords, "top_k": int(k), "tolerance": RACE_TOLERANCE}
+
+
+class RaceFirstStep(PermutationImportance):
+    """The first round of a rows race (every unit's first block of rows, with its bound),
+    computed apart on a thread while the worker process starts; the explorer's race then
+    continues from its last snapshot, so this work is kept and counted. Same keywords, hence
+    the same identity and numbers, as the race's engine."""
+
+    look_title = "First look: the race's first round (32 rows per unit)"
+
+    def increments(self, resume: Any = None, **keywords: Any) -> Iterator[ImportanceResult]:
+        for snapshot in super().increments(resume, **keywords):
+            yield snapshot
+            state = snapshot.resume
+            if state is not None and int(state.position.get("round", 0)) >= 1:
+                return
+
+
+def first_step_result(job: Any) -> ImportanceResult | None:
+    """What a race continues from when it starts: its first step's last snapshot, once that
+    job stopped computing with work to hand on (None: start afresh)."""
+    snapshot = job.snapshot()
+    if job.status in ("done", "cancelled", "paused") and snapshot.resume is not None:
+        return snapshot
+    return None
 
 
 def _first_look(ctx: MethodContext, keywords: dict[str, Any], groups: Any) -> Any:

@@ -69,7 +69,9 @@ class Payload:
 
 
 def summary_rows(
-    importances: np.ndarray, interim: np.ndarray | None = None
+    importances: np.ndarray,
+    interim: np.ndarray | None = None,
+    race: dict[str, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The numbers of ``ImportanceResult.summary(sort=False)``, without pandas.
 
@@ -81,6 +83,8 @@ def summary_rows(
         A method's estimate before its estimates carry an interval (``extras["interim"]``:
         mean, SE, half-width of the 95 % interval, estimates' worth walked, e.g. a Shapley
         column part way): it replaces the rows of units with fewer than two estimates.
+    race : dict of str -> (F,) array, optional
+        A rows race's numbers (``ImportanceResult.race_values()``), as in its summary.
 
     Returns
     -------
@@ -90,7 +94,7 @@ def summary_rows(
     order : (F,) int64 array
         Feature indices by rank (``ranking_order`` of the mean).
     """
-    columns = summary_columns(importances)
+    columns = summary_columns(importances, race)
     if interim is not None and interim.shape == (4, importances.shape[0]):
         columns = _with_interim(columns, interim)
     rows = np.stack([columns[name].astype(np.float64) for name in SUMMARY_ROWS])
@@ -127,7 +131,7 @@ class _LastSummary:
         if entry is not None and entry[0]() is result:
             return entry[1], entry[2]
         interim = result.extras.get("interim")
-        rows, order = summary_rows(np.asarray(result.importances), interim)
+        rows, order = summary_rows(np.asarray(result.importances), interim, result.race_values())
         summary = rows.astype(_FLOAT32).tobytes()
         with self._lock:
             self._entry = (weakref.ref(result), summary, order)

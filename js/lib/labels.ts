@@ -12,6 +12,9 @@ export interface Labels {
   valueLabel: string;
   /** What one estimate is: "repeat", "permutation", "sample". */
   axis: string;
+  /** What the whiskers are when not a Student-t interval over the estimates (a rows race's
+   * simultaneous bounds); "" otherwise. */
+  interval: string;
 }
 
 export const DEFAULT_LABELS: Labels = {
@@ -21,6 +24,7 @@ export const DEFAULT_LABELS: Labels = {
   unit: "",
   valueLabel: "importance",
   axis: "repeat",
+  interval: "",
 };
 
 function text(value: unknown, fallback: string): string {
@@ -39,6 +43,7 @@ export function readLabels(raw: unknown): Labels {
     unit,
     valueLabel: text(source.value_label, unit ? `${value} (${unit})` : value),
     axis: text(source.axis, DEFAULT_LABELS.axis),
+    interval: text(source.interval, ""),
   };
 }
 

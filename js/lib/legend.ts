@@ -6,6 +6,8 @@ export interface Drawn {
   axis: string;
   /** Some bar has a whisker (an interval). */
   whiskers: boolean;
+  /** What the whiskers are, when not the Student t interval over the estimates ("" then). */
+  interval?: string;
   /** Some bar has one estimate (lighter, no whisker). */
   single: boolean;
   /** Some bar is greyed (within noise of the features below the top N). */
@@ -25,7 +27,11 @@ export interface Drawn {
 export function legendText(drawn: Drawn): string {
   const { axis } = drawn;
   const parts = [
-    "Bars: mean share" + (drawn.whiskers ? `; whiskers: 95 % interval of the mean (Student t over the ${axis}s)` : "") + ".",
+    "Bars: mean share" +
+      (drawn.whiskers
+        ? `; whiskers: ${drawn.interval || `95 % interval of the mean (Student t over the ${axis}s)`}`
+        : "") +
+      ".",
   ];
   if (drawn.single) parts.push(`Light bar: one ${axis} so far, no interval yet.`);
   if (drawn.tied) {

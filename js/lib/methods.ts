@@ -43,6 +43,15 @@ export interface Certified {
   k: number;
   names: string[];
   done: boolean;
+  /** A rows race's tolerance in words ("10 % of the k-th importance"); "" for the exact race. */
+  tolerance: string;
+  /** Probability that every certified claim holds, e.g. 0.95. */
+  confidence: number;
+  /** Units given up as tied (a plateau the budget cannot separate) and units still open. */
+  tied: number;
+  open: number;
+  /** Rows the open and tied units would still need to be separated (a projection). */
+  separationRows: number;
 }
 
 /** The `compare` trait, or null when empty. */
@@ -163,7 +172,21 @@ export function readCertified(raw: unknown): Certified | null {
   const source = object(raw);
   const k = int(source?.k);
   if (!source || k === null) return null;
-  return { k, names: list(source.names).map(String), done: source.done === true };
+  const count = (value: unknown): number => Math.max(0, int(value) ?? 0);
+  const confidence = typeof source.confidence === "number" && source.confidence > 0 && source.confidence < 1
+    ? source.confidence : 0.95;
+  const separation = typeof source.separation_rows === "number" && Number.isFinite(source.separation_rows)
+    ? Math.max(0, source.separation_rows) : 0;
+  return {
+    k,
+    names: list(source.names).map(String),
+    done: source.done === true,
+    tolerance: typeof source.tolerance === "string" ? source.tolerance : "",
+    confidence,
+    tied: count(source.tied),
+    open: count(source.open),
+    separationRows: separation,
+  };
 }
 
 /** A square matrix of size n from a list of lists, `read` per cell; null if the shape is off. */

@@ -52,6 +52,7 @@ export function drawnMarks(state: ViewState): Drawn {
   return {
     axis: state.labels.axis,
     whiskers: withInterval > 0,
+    interval: state.labels.interval,
     single: withInterval < rows.length,
     tied: state.separation.clear.some((clear) => !clear),
     topN: state.top.length,

@@ -30,9 +30,33 @@ export function clampTopN(text: string, max: number): number | null {
   return Math.max(1, Math.min(max, value));
 }
 
-/** "certified top-20: 14 of 20", "(final)" once the race is over. */
+/** "certified top-20: 14 of 20", "(final)" once the race is over; a rows race says its
+ * tolerance and confidence ("top 20 within 10 % of the 20th importance at 95 %: 12 of 20
+ * certified") and, once units are tied, which places they share. */
 export function certifiedText(certified: Certified): string {
-  return `certified top-${certified.k}: ${certified.names.length} of ${certified.k}${certified.done ? " (final)" : ""}`;
+  const { k, names, done, tolerance } = certified;
+  const final = done ? " (final)" : "";
+  if (!tolerance) return `certified top-${k}: ${names.length} of ${k}${final}`;
+  const level = `${Math.round(certified.confidence * 1000) / 10} %`;
+  let text = `top ${k} within ${tolerance} at ${level}: ${names.length} of ${k} certified`;
+  const places = k - names.length;
+  const sharing = certified.tied + certified.open;
+  if (places > 0 && certified.tied > 0) {
+    text += `; ${places} place${places === 1 ? "" : "s"} tied among ${formatCount(sharing)} units`;
+  }
+  return text + final;
+}
+
+/** The certified set's tooltip: the names, and for a plateau the work a separation needs. */
+export function certifiedTitle(certified: Certified): string {
+  const head = certified.names.length
+    ? `Certainly in the top ${certified.k}${certified.tolerance ? ` (within ${certified.tolerance})` : ""}:\n${certified.names.join("\n")}`
+    : `No feature is certain to be in the top ${certified.k} yet`;
+  if (certified.tied > 0 && certified.separationRows > 0) {
+    return `${head}\nThe tied units sit in a plateau: separating them would take about ` +
+      `${formatCount(Math.round(certified.separationRows))} more rows (projected).`;
+  }
+  return head;
 }
 
 /** What a row is: "features", or "units" when some rows are groups of features. */
@@ -246,9 +270,7 @@ export class HeaderView {
     this.certified.hidden = certified === null;
     if (!certified) return;
     setText(this.certified, certifiedText(certified));
-    this.certified.title = certified.names.length
-      ? `Certainly in the top ${certified.k}:\n${certified.names.join("\n")}`
-      : `No feature is certain to be in the top ${certified.k} yet`;
+    this.certified.title = certifiedTitle(certified);
   }
 
   /** One span per field, so the line wraps between fields, never inside one. */
