@@ -9,7 +9,7 @@ describe("readLabels", () => {
     });
     expect(labels).toEqual({
       method: "toy", title: "Toy importance", value: "toy score", unit: "toy units",
-      valueLabel: "toy score (toy units)", axis: "sample",
+      valueLabel: "toy score (toy units)", axis: "sample", interval: "",
     });
   });
   it("falls back to generic words and builds the value label from value and unit", () => {

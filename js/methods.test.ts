@@ -79,7 +79,18 @@ describe("methods and views traits", () => {
     });
     expect(readGroups(undefined)).toMatchObject({ mode: "none", threshold: 0.8, supported: false });
     expect(readMembers({ g1: ["a", "b"], bad: 3 })).toEqual(new Map([["g1", ["a", "b"]]]));
-    expect(readCertified({ k: 20, names: ["a", "b"], done: false })).toEqual({ k: 20, names: ["a", "b"], done: false });
+    expect(readCertified({ k: 20, names: ["a", "b"], done: false })).toEqual({
+      k: 20, names: ["a", "b"], done: false, tolerance: "", confidence: 0.95, tied: 0, open: 0, separationRows: 0,
+    });
+    expect(readCertified({
+      k: 20, names: ["a"], done: true, tolerance: "10 % of the 20th importance", confidence: 0.9, tied: 7, open: -2,
+      separation_rows: 1e6,
+    })).toEqual({
+      k: 20, names: ["a"], done: true, tolerance: "10 % of the 20th importance", confidence: 0.9, tied: 7, open: 0,
+      separationRows: 1e6,
+    });
+    // Out-of-range values from a page message fall back: no "at 500 %" on screen.
+    expect(readCertified({ k: 3, confidence: 5, separation_rows: -1 })).toMatchObject({ confidence: 0.95, separationRows: 0 });
     expect(readCertified({})).toBeNull();
   });
 });

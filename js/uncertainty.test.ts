@@ -106,6 +106,14 @@ describe("run lines", () => {
     expect(runLineText(done, "features").timing).toBe("done in 1 min 13 s");
     expect(runLineText(done, "features").evaluated).toBe("");
   });
+  it("words a rows race by its rounds decided and its expected total", () => {
+    const [race, over] = readRuns([{ ...raw, race_round: 3 }, { ...raw, race_round: 1, status: "done" }]);
+    expect(runLineText(race, "features").rounds).toBe("race: 3 rounds decided");
+    expect(runLineText(race, "features").evaluations).toBe("5.2% · 986,100 / ~19,000,000 evaluations expected");
+    expect(runLineText(over, "features").rounds).toBe("race: 1 round decided");
+    expect(runLineText(over, "features").evaluations).toBe("5.2% · 986,100 / 19,000,000 evaluations");
+    expect(readRuns([raw])[0].race_round).toBeNull();
+  });
 });
 
 describe("LiveCheck", () => {

@@ -37,7 +37,8 @@ def run_line(job: Any, role: str, title: str = "", note: str = "") -> dict[str, 
         ``role``, ``title``, ``status``, ``note``; ``done``/``total`` evaluations and
         ``fraction``; ``rounds_done``/``n_repeats`` and ``axis`` (what one round's estimate is);
         ``evaluated``/``n_units`` (units with a value); ``elapsed_s``; ``eta_s`` and
-        ``evals_per_s`` (None unless running).
+        ``evals_per_s`` (None unless running); ``race_round`` (a rows race's rounds decided,
+        its total then an expectation; None for other runs).
     """
     snapshot = job.snapshot()
     progress = job.progress
@@ -46,6 +47,9 @@ def run_line(job: Any, role: str, title: str = "", note: str = "") -> dict[str, 
     has_value = ~np.all(np.isnan(np.asarray(snapshot.importances)), axis=1)
     evaluated = int(np.count_nonzero(has_value))
     labels = page_labels(snapshot)
+    race_round = None
+    if snapshot.race_values() is not None and snapshot.resume is not None:
+        race_round = int(snapshot.resume.position.get("round", 0))
     return {
         "role": role,
         "title": title or labels["title"],
@@ -63,6 +67,7 @@ def run_line(job: Any, role: str, title: str = "", note: str = "") -> dict[str, 
         "eta_s": None if not running or progress.eta_s is None else float(progress.eta_s),
         "evals_per_s": None if not running or progress.evals_per_s is None
         else float(progress.evals_per_s),
+        "race_round": race_round,
     }  # fmt: skip
 
 

@@ -21,6 +21,8 @@ export interface RunLine {
   /** Only while running (a paused or finished run has no ETA). */
   eta_s: number | null;
   evals_per_s: number | null;
+  /** A rows race's rounds decided (its total is an expectation, not a plan); null otherwise. */
+  race_round: number | null;
 }
 
 function num(value: unknown, fallback = 0): number {
@@ -53,6 +55,7 @@ export function readRuns(raw: unknown): RunLine[] {
       elapsed_s: num(line.elapsed_s),
       eta_s: maybe(line.eta_s),
       evals_per_s: maybe(line.evals_per_s),
+      race_round: maybe(line.race_round),
     };
   });
 }
@@ -87,11 +90,15 @@ export function runLineText(line: RunLine, unitWord: string): RunLineText {
     title: line.title,
     status: STATUS_WORDS[line.status] ?? line.status,
     percent,
-    rounds: `${line.rounds_done} / ${line.n_repeats} rounds`,
+    rounds: line.race_round !== null
+      ? `race: ${line.race_round} round${line.race_round === 1 ? "" : "s"} decided`
+      : `${line.rounds_done} / ${line.n_repeats} rounds`,
     evaluated: line.evaluated < line.n_units
       ? `${formatCount(line.evaluated)} of ${formatCount(line.n_units)} ${unitWord} evaluated`
       : "",
-    evaluations: `${percent}% · ${formatCount(line.done)} / ${formatCount(line.total)} evaluations`,
+    // A race's total is what it still expects to need (it shrinks as units settle).
+    evaluations: `${percent}% · ${formatCount(line.done)} / ${line.race_round !== null && line.status !== "done" ? "~" : ""}` +
+      `${formatCount(line.total)} evaluations${line.race_round !== null && line.status !== "done" ? " expected" : ""}`,
     timing: line.status === "done" ? `done in ${formatDuration(line.elapsed_s)}` : line.status === "saved" ? "" : timing.join(" · "),
     note: line.note,
   };

@@ -72,7 +72,7 @@ function fallbackLine(state: ViewState): RunLine {
     done: progress.done, total: progress.total, fraction: progress.fraction,
     rounds_done: progress.rounds_done, n_repeats: progress.n_repeats, axis: state.labels.axis,
     evaluated: state.evaluated, n_units: state.index.names.length, elapsed_s: progress.elapsed_s,
-    eta_s: state.status === "running" ? progress.eta_s : null,
+    eta_s: state.status === "running" ? progress.eta_s : null, race_round: null,
     evals_per_s: state.status === "running" ? progress.evals_per_s : null,
   };
 }
