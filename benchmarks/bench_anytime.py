@@ -7,6 +7,7 @@ Usage::
     python benchmarks/bench_anytime.py --threads 1           # the same on one core (shared machine)
     python benchmarks/bench_anytime.py --d 200 --repeats 10  # a quick look: about a minute
     python benchmarks/bench_anytime.py --browser 3           # first look in a real page, 3 loads
+    python benchmarks/bench_anytime.py --browser 3 --browser-d 2000  # the same at 2,000 features
 
 Needs shap, a benchmark-only dependency: ``pip install "torch==<your torch version>" shap`` (pin
 torch, or pip may replace your torch build); ``--skip-shap`` leaves its rows out.
@@ -233,6 +234,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--browser", type=int, default=0, metavar="LOADS",
                         help="only time the explorer's first look in a real page, over LOADS "
                         "page loads (tests/browser/test_first_look_browser.py)")  # fmt: skip
+    parser.add_argument("--browser-d", type=int, default=1000,
+                        help="features of the --browser page's model (default 1000)")
     return parser.parse_args(argv)
 
 
@@ -307,9 +310,9 @@ def print_first_looks(
           f"{full.baseline_error:.4g})")  # fmt: skip
 
 
-def browser_first_look(loads: int) -> dict[str, Any]:
+def browser_first_look(loads: int, d: int = 1000) -> dict[str, Any]:
     """Run tests/browser/test_first_look_browser.py ``loads`` times (JupyterLab + Chromium, the
-    Explorer's defaults at d = 1,000, n = 950) and print when the first look was drawn."""
+    Explorer's defaults at ``d`` features, n = 950) and print when the first look was drawn."""
     test = "tests/browser/test_first_look_browser.py"
     report_path = REPO / "test-artifacts" / "first-look-report.json"
     reports = []
@@ -318,6 +321,7 @@ def browser_first_look(loads: int) -> dict[str, Any]:
         done = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
             cwd=REPO, capture_output=True, text=True, check=False,
+            env={**os.environ, "AEFI_FIRST_LOOK_D": str(d)},
         )  # fmt: skip
         if done.returncode != 0:
             print(done.stdout[-3000:], done.stderr[-2000:])
@@ -340,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the benchmark, print the tables, return the headline numbers."""
     args = parse_args(argv)
     if args.browser:
-        return browser_first_look(args.browser)
+        return browser_first_look(args.browser, args.browser_d)
     if not args.skip_shap:
         try:
             import shap  # noqa: F401

@@ -207,11 +207,15 @@ class Display:
     def title(self, key: str, result: ImportanceResult) -> str:
         """The selector's words for ``key`` (the result's own title for a method not offered)."""
         spec = METHODS.get(key)
-        return (
-            spec.title
-            if spec is not None and self.lineup is not None
-            else page_labels(result)["title"]
-        )
+        if spec is None or self.lineup is None:
+            return page_labels(result)["title"]
+        return self.method_title(key)
+
+    def method_title(self, key: str) -> str:
+        """The selector's words for ``key``: the first look says which first look it is."""
+        if key == "first_look" and self.first is not None:
+            return getattr(self.first.engine, "look_title", METHODS[key].title)
+        return METHODS[key].title
 
     def labels(self, run: Run, result: ImportanceResult) -> dict[str, str]:
         """The ``labels`` trait of ``result`` shown for ``run`` (a first look says so)."""
@@ -230,7 +234,7 @@ class Display:
             run = self.run_for(key)
             note = self.lineup.notes[key]
             result = None if run is None else run.job.snapshot()
-            entries.append(MethodEntry(key, self.lineup.title(key), run_status(run, note), note,
+            entries.append(MethodEntry(key, self.method_title(key), run_status(run, note), note,
                                        has_values(result)))  # fmt: skip
         return entries
 

@@ -35,8 +35,9 @@ names = [f"ENSG{{i:08d}}.3|GENE{{i}}_ANTISENSE_RNA" if i % 7 == 0 else f"g{{i:04
 model = torch.nn.Sequential(torch.nn.Linear(d, 16), torch.nn.Tanh(), torch.nn.Linear(16, d))
 # 100 features a chunk: 20 chunks a round. Paused once {PAUSE_AT} features have a value. No
 # first look: this test watches the permutation run's own first round stream.
+# top_k=None: the exact run (the default race's first round has its own test).
 explorer = aefi.Explorer(model, X, n_repeats=2, feature_names=names, top=20, seed=0,
-                         batch_size=6000, autostart=False, first_look=False)
+                         batch_size=6000, autostart=False, first_look=False, top_k=None)
 def pause_once(job, paused=[]):
     if not paused and np.isfinite(job.snapshot().importances).any(axis=1).sum() >= {PAUSE_AT}:
         paused.append(True)

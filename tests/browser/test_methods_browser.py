@@ -74,6 +74,7 @@ def test_views_selection_and_method_switch(lab: LabPage) -> None:
         assert "/ 12" in pair.inner_text(), pair.inner_text()  # top-k overlap "n / 12"
         point = page.get_by_test_id("aefi-scatter-point").nth(5)
         point.wait_for()
+        point.scroll_into_view_if_needed()  # below the fold at 1,000 px under a race's header
         box = point.bounding_box()
         assert box is not None
         x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
