@@ -3,12 +3,12 @@ asserted), and what the default run, the race for the Top 20, says on screen.
 
 The seed-like autoencoder of ``aefi_widget.demo`` at d = 1,000 (``$AEFI_FIRST_LOOK_D``), n = 950,
 briefly trained in the first cell; the second cell runs ``aefi.Explorer(model, X)`` with its
-defaults (the race's first round as the first look, then the race). The page's own clocks give two times, written to
-test-artifacts/first-look-report.json and printed by ``benchmarks/bench_anytime.py --browser``:
-from the dashboard's first draw (display) to the first draw with values (the first look streams
-in chunks) and to the first draw with every feature's first-look value, and from the moment the
-cell was run (Shift+Enter) to display and to that draw. The test checks that the values shown
-are labelled as the first look.
+defaults (the race's first round as the first look, then the race). The page's own clocks give
+two times, written to test-artifacts/first-look-report.json and printed by
+``benchmarks/bench_anytime.py --browser``: from the dashboard's first draw (display) to the first
+draw with values (the first look streams in chunks) and to the first draw with every feature's
+first-look value, and from the moment the cell was run (Shift+Enter) to display and to that
+draw. The test checks that the values shown are labelled as the first look.
 """
 
 from __future__ import annotations
