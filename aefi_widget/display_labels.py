@@ -46,7 +46,8 @@ def page_labels(result: ImportanceResult) -> dict[str, str]:
         ``method``; ``title`` (e.g. "Permutation importance"); ``value`` (short, for tooltips,
         e.g. "Δ error"); ``unit`` (e.g. "MSE, squared input units", "" when unknown);
         ``value_label`` (``value (unit)``, for axes); ``interval`` (what the whiskers are when
-        not a t interval over the estimates, else ""); ``axis`` (what one estimate is: "repeat",
+        not a t interval over the estimates, else ""); ``count`` (what ``n_done`` counts: the axis,
+        or a race's "row"); ``axis`` (what one estimate is: "repeat",
         "permutation", "sample").
     """
     labels = result.labels
@@ -60,8 +61,10 @@ def page_labels(result: ImportanceResult) -> dict[str, str]:
         "unit": unit,
         "value_label": f"{value} ({unit})" if unit else value,
         "axis": str(labels.get("axis", "repeat")),
-        # What the whiskers are when they are not a t interval over the estimates.
+        # What the whiskers are when they are not a t interval over the estimates, and what the
+        # summary's n_done counts when not estimates (a race's rows).
         "interval": str(labels.get("interval", "")),
+        "count": str(labels.get("count", labels.get("axis", "repeat"))),
     }
 
 

@@ -9,7 +9,10 @@ describe("readLabels", () => {
     });
     expect(labels).toEqual({
       method: "toy", title: "Toy importance", value: "toy score", unit: "toy units",
-      valueLabel: "toy score (toy units)", axis: "sample", interval: "",
+      valueLabel: "toy score (toy units)", axis: "sample", interval: "", count: "sample",
+    });
+    expect(readLabels({ axis: "repeat", count: "row", interval: "simultaneous 95 % bounds" })).toMatchObject({
+      axis: "repeat", count: "row", interval: "simultaneous 95 % bounds",
     });
   });
   it("falls back to generic words and builds the value label from value and unit", () => {

@@ -110,6 +110,7 @@ def test_the_first_round_is_shown_chunk_by_chunk_with_valid_bounds(model_and_x) 
                                   partial.extras["race_lower"][shown])  # fmt: skip
     assert (table["n_done"].to_numpy() == rows).all()
     assert "simultaneous 95 % bounds" in partial.labels["interval"]
+    assert partial.labels["count"] == "row"  # what the summary's n_done counts
     # Decisions wait for the round's end.
     assert (partial.extras["settled"] == 0).all()
 

@@ -47,7 +47,8 @@ def test_a_unit_stated_by_the_method_wins_over_the_metric() -> None:
     own = {"title": "Saliency", "value": "|∂ error/∂ x|", "unit": "MSE/x", "axis": "sample"}
     labels = page_labels(_result({"method": "grad", "metric": "mse"}, own))
     value_label = "|∂ error/∂ x| (MSE/x)"
-    assert labels == {**own, "method": "grad", "value_label": value_label, "interval": ""}
+    assert labels == {**own, "method": "grad", "value_label": value_label, "interval": "",
+                      "count": "sample"}
 
 
 def test_header_fields_name_estimates_by_the_axis_and_show_the_baseline() -> None:

@@ -73,6 +73,7 @@ def test_the_dashboard_shows_the_toy_method_with_its_own_words() -> None:
             "value_label": "toy score (toy units)",
             "axis": "sample",
             "interval": "",
+            "count": "sample",
         }
         # The header names the estimates by the method's axis; no permutation-only fields.
         assert dashboard.header == {"samples": 3}

@@ -200,7 +200,7 @@ def _snapshot(
 def engine_labels(confidence: float = 0.95) -> dict[str, str]:
     """The result's labels; ``interval`` says what the summary's bounds are."""
     level = f"{confidence * 100:g} %"
-    return {"title": "Permutation importance", "value": "Δ error", "axis": "repeat",
+    return {"title": "Permutation importance", "value": "Δ error", "axis": "repeat", "count": "row",
             "interval": f"simultaneous {level} bounds (all units, every look of the race)"}
 
 

@@ -15,6 +15,8 @@ export interface Labels {
   /** What the whiskers are when not a Student-t interval over the estimates (a rows race's
    * simultaneous bounds); "" otherwise. */
   interval: string;
+  /** What the summary's done count counts: the axis, or a rows race's "row". */
+  count: string;
 }
 
 export const DEFAULT_LABELS: Labels = {
@@ -25,6 +27,7 @@ export const DEFAULT_LABELS: Labels = {
   valueLabel: "importance",
   axis: "repeat",
   interval: "",
+  count: "repeat",
 };
 
 function text(value: unknown, fallback: string): string {
@@ -44,6 +47,7 @@ export function readLabels(raw: unknown): Labels {
     valueLabel: text(source.value_label, unit ? `${value} (${unit})` : value),
     axis: text(source.axis, DEFAULT_LABELS.axis),
     interval: text(source.interval, ""),
+    count: text(source.count, text(source.axis, DEFAULT_LABELS.axis)),
   };
 }
 

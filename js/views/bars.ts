@@ -88,8 +88,8 @@ export class BarsView {
       const tooltip =
         `${name}\nshare ${formatPercent(mean / total)}${all ? "" : " (of the evaluated)"}` +
         `\nmean ${labels.value} ${formatNumber(mean)}` +
-        (interval ? `, 95 % CI [${formatNumber(interval.low)}, ${formatNumber(interval.high)}]` : "") +
-        ` · ${countOf(n, labels.axis)}${interval ? "" : ` (no interval until a second ${labels.axis})`}` +
+        (interval ? `, ${labels.interval ? "simultaneous bounds" : "95 % CI"} [${formatNumber(interval.low)}, ${formatNumber(interval.high)}]` : "") +
+        ` · ${countOf(n, labels.count)}${interval ? "" : ` (no interval until a second ${labels.axis})`}` +
         place +
         settledLine(settled[feature] ?? 0, state.certified?.k ?? null) +
         membersLine(state.members.get(name));

@@ -7,6 +7,7 @@
 import type { ChartLayout } from "../lib/chart";
 import { html, setText } from "../lib/dom";
 import type { Send } from "../lib/model";
+import { repeatsOf } from "../lib/protocol";
 import type { ViewState } from "../lib/state";
 import { legendText, type Drawn } from "../lib/legend";
 import { intervalOf } from "../lib/uncertainty";
@@ -56,7 +57,8 @@ export function drawnMarks(state: ViewState): Drawn {
     single: withInterval < rows.length,
     tied: state.separation.clear.some((clear) => !clear),
     topN: state.top.length,
-    boxes: rows.some((i) => state.frame.nDone[i] >= 2),
+    // Boxes need two estimates drawn (a race's done count is rows, not estimates).
+    boxes: rows.some((i) => (repeatsOf(state.frame, i)?.length ?? 0) >= 2),
     maxDots: MAX_DOTS,
     raceK: state.settled ? (state.certified?.k ?? state.top.length) : null,
     groups: state.members.size > 0,

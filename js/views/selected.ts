@@ -28,14 +28,14 @@ export class SelectedView {
     const interval = feature < 0 ? null : intervalOf(frame, feature);
     // One estimate has no interval: say so rather than print "[x, x]".
     const spread = interval
-      ? `95 % CI [${formatNumber(interval.low)}, ${formatNumber(interval.high)}]`
+      ? `${labels.interval ? "simultaneous bounds" : "95 % CI"} [${formatNumber(interval.low)}, ${formatNumber(interval.high)}]`
       : `no interval until a second ${labels.axis}`;
     setText(
       this.detail,
       feature < 0 || !(frame.nDone[feature] > 0)
         ? feature < 0 ? "" : " · not evaluated yet"
         : ` · mean ${labels.valueLabel} ${formatNumber(frame.mean[feature])}, ${spread} · ` +
-          countOf(frame.nDone[feature], labels.axis),
+          countOf(frame.nDone[feature], labels.count),
     );
   }
 }
