@@ -74,7 +74,10 @@ def test_finished_checkpoint_returns_without_work(tmp_path, data):
     model, path = make_model(), tmp_path / "run.npz"
     first = aefi.permutation_importance(model, data, n_repeats=2, checkpoint=path)
     engine = aefi.PermutationImportance(model, data, n_repeats=2, checkpoint=path)
-    assert list(engine.increments()) == []
+    # No chunk is left: the finished result once (what a Job resumed from the file shows).
+    (only,) = list(engine.increments())
+    assert only.complete and only.evaluations_done == first.evaluations_done
+    np.testing.assert_array_equal(only.importances, first.importances)
     np.testing.assert_array_equal(engine.run().importances, first.importances)
 
 
@@ -236,3 +239,19 @@ def test_killed_process_resumes_bit_for_bit(tmp_path):
         timeout=120,
     )
     np.testing.assert_array_equal(np.load(out), np.load(uninterrupted))
+
+
+@pytest.mark.parametrize("keywords", [{}, {"top_k": 3, "tolerance": 0.1}],
+                         ids=["exact", "rows race"])  # fmt: skip
+def test_a_job_resumed_from_a_finished_checkpoint_shows_its_result(data, tmp_path, keywords):
+    path = tmp_path / "done.npz"
+    model = make_model()
+    first = aefi.Job(aefi.PermutationImportance(model, data, n_repeats=2, checkpoint=path,
+                                                **keywords), backend="thread").start()  # fmt: skip
+    assert first.wait(60) and first.status == "done" and path.exists()
+    # Nothing is left to compute: the job shows the file's result, not an empty one.
+    again = aefi.Job(aefi.PermutationImportance(model, data, n_repeats=2, checkpoint=path,
+                                                **keywords), backend="thread").start()  # fmt: skip
+    assert again.wait(60) and again.status == "done"
+    assert again.snapshot().evaluations_done == first.snapshot().evaluations_done > 0
+    np.testing.assert_array_equal(again.snapshot().importances, first.snapshot().importances)

@@ -147,3 +147,23 @@ def test_a_job_resume_function_is_asked_when_the_job_starts(model_and_x) -> None
     assert fresh.wait(60) and fresh.status == "done"
     with pytest.raises(TypeError, match="must return an ImportanceResult or None"):
         Job(engine, resume=lambda: "a path", backend="thread").start()
+
+
+def test_a_race_with_a_checkpoint_resumes_from_it_not_from_a_first_look(model_and_x, tmp_path):
+    model, X = model_and_x
+    path = tmp_path / "race.npz"
+    keywords = dict(seed=5, top=TOP, backend="thread", checkpoint=path)
+    first = Explorer(model, X, **keywords)
+    try:
+        assert not isinstance(first.display.first.engine, RaceFirstStep)  # a first look apart
+        assert first.job.wait(120) and first.job.status == "done" and path.exists()
+        done = first.result
+    finally:
+        first.close()
+    again = Explorer(model, X, **keywords)  # resumes from the finished checkpoint: no new work
+    try:
+        assert again.job.wait(120) and again.job.status == "done"
+        assert again.result.evaluations_done == done.evaluations_done
+        np.testing.assert_array_equal(again.result.importances, done.importances)
+    finally:
+        again.close()

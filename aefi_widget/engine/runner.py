@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -109,6 +109,10 @@ class IncrementalMethod(ABC):
         if resume is None and path is not None and path.exists():
             resume = load_checkpoint(path, self.identity())
         snapshots = self.compute(resume) if client is None else self.compute_on(resume, client)
+        if resume is not None:
+            # A finished run (e.g. a checkpoint's) has no chunk left: say its result once, so a
+            # Job resumed from the file shows it rather than an empty result.
+            snapshots = _or_finished(snapshots, lambda: self.finished(resume))
         if path is None:
             yield from snapshots
             return
@@ -163,3 +167,20 @@ class IncrementalMethod(ABC):
         """The result of a run that ``resume`` (already checked) completes, as this engine
         reports it; by default ``resume`` itself."""
         return resume
+
+
+def _or_finished(
+    snapshots: Iterator[ImportanceResult], finished: Callable[[], ImportanceResult]
+) -> Iterator[ImportanceResult]:
+    """``snapshots``, or ``finished()`` alone when they are none (closing this closes them)."""
+    empty = True
+    try:
+        for snapshot in snapshots:
+            empty = False
+            yield snapshot
+    finally:
+        close = getattr(snapshots, "close", None)
+        if close is not None:
+            close()
+    if empty:
+        yield finished()

@@ -167,12 +167,12 @@ class Lineup:
         groups = self.groups(self.setting_for(key, setting))
         racing = key == "permutation" or (key == "first_look" and self.starting == "permutation")
         race = self._race(groups) if racing else None
-        if race is not None and key == "first_look":
+        if race is not None and key == "first_look" and race.get("checkpoint") is None:
             # The race's first round, apart: the race continues from it (nothing is redone).
-            race = {name: value for name, value in race.items() if name != "checkpoint"}
+            # Not with a checkpoint: the race resumes from that file, which may hold more.
             engine = RaceFirstStep(self.context.model, self.context.source, **race,
                                    **({} if groups is None else {"groups": groups}))  # fmt: skip
-        elif race is not None and key == "permutation":
+        elif race is not None and key == "permutation":  # the race itself
             engine = spec.build(self.context, race, groups)
         else:
             keywords = engine_keywords(key, self.starting, self.given, self.options)
