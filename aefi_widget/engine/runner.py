@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -109,13 +109,22 @@ class IncrementalMethod(ABC):
         if resume is None and path is not None and path.exists():
             resume = load_checkpoint(path, self.identity())
         snapshots = self.compute(resume) if client is None else self.compute_on(resume, client)
-        if resume is not None:
-            # A finished run (e.g. a checkpoint's) has no chunk left: say its result once, so a
-            # Job resumed from the file shows it rather than an empty result.
-            snapshots = _or_finished(snapshots, lambda: self.finished(resume))
         if path is None:
-            yield from snapshots
-            return
+            snapshot = None
+            for snapshot in snapshots:
+                yield snapshot
+        else:
+            snapshot = yield from self._saving(snapshots, path)
+        if snapshot is None and resume is not None:
+            # A finished run (e.g. a checkpoint's) has no chunk left: say its result once, so a
+            # Job resumed from the file shows it rather than an empty result (the file stays).
+            yield self.finished(resume)
+
+    def _saving(
+        self, snapshots: Iterator[ImportanceResult], path: Path
+    ) -> Generator[ImportanceResult, None, ImportanceResult | None]:
+        """``snapshots``, saved to ``path`` every ``checkpoint_every`` seconds and at the end;
+        returns the last one (None when there was none)."""
         last_saved = time.monotonic()
         snapshot = None
         try:
@@ -128,6 +137,7 @@ class IncrementalMethod(ABC):
             # Also on errors and on close() (cancel): keep every finished chunk.
             if snapshot is not None:
                 save_checkpoint(path, snapshot)
+        return snapshot
 
     def rounds(self, resume: ImportanceResult | None = None) -> Iterator[ImportanceResult]:
         """Yield a snapshot each time a round completes (every unit has one more estimate)."""
@@ -168,19 +178,3 @@ class IncrementalMethod(ABC):
         reports it; by default ``resume`` itself."""
         return resume
 
-
-def _or_finished(
-    snapshots: Iterator[ImportanceResult], finished: Callable[[], ImportanceResult]
-) -> Iterator[ImportanceResult]:
-    """``snapshots``, or ``finished()`` alone when they are none (closing this closes them)."""
-    empty = True
-    try:
-        for snapshot in snapshots:
-            empty = False
-            yield snapshot
-    finally:
-        close = getattr(snapshots, "close", None)
-        if close is not None:
-            close()
-    if empty:
-        yield finished()

@@ -43,8 +43,9 @@ model = AtLeast(torch.nn.Sequential(
 # per_output=False: no (2,000 x 2,000) per-output sums in every snapshot (twice the chunk time).
 # Started by the next cell once the page shows the dashboard: started here, the stream could
 # be half over before a busy page has loaded the widget's code.
+# top_k=None: the exact run, whose 2 x 20 chunks give the updates measured (not the race).
 explorer = aefi.Explorer(model, X.astype(np.float32), n_repeats=2, feature_names=names, top=20,
-                         seed=0, batch_size=100 * n, per_output=False, autostart=False)
+                         seed=0, batch_size=100 * n, per_output=False, autostart=False, top_k=None)
 explorer
 """
 START_CELL = "explorer.start();"
