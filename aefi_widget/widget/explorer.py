@@ -53,14 +53,19 @@ class Explorer(widgets.VBox):
         Attribute groups of features together (for the methods that can); "auto" uses
         :func:`~aefi_widget.correlated_groups` (threshold 0.8, changeable in the page).
     first_look : bool, default True
-        For "permutation" and "shapley": first compute permutation importance with one repeat
-        on a subsample (about 40,000 permuted rows: ~1 s at 1,000 features; see
-        :func:`~aefi_widget.widget.methods.first_look_samples`), show it labelled "First look",
-        and switch to the method once every unit has a value (unless another method was picked
-        meanwhile). A gradient preview would be quicker to explain but answers another question
-        (on the demo autoencoder it finds none of permutation's top 20).
+        Before the race (the default permutation run): its first round (32 rows per unit),
+        computed on a thread and shown labelled "First look"; the race continues from it. Before
+        "shapley" or an exact permutation run: permutation importance on a subsample (about
+        40,000 permuted rows: ~1 s at 1,000 features; see
+        :func:`~aefi_widget.widget.methods.first_look_samples`), shown until the method has an
+        interval for every unit (unless another method was picked meanwhile). A gradient
+        preview would be quicker to explain but answers another question (on the demo
+        autoencoder it finds none of permutation's top 20).
     top : int, default 20
-        Features drawn in the bar and box charts (changeable in the page, 1 to 200).
+        Features drawn in the bar and box charts (changeable in the page, 1 to 200), and the k
+        of the default permutation run: the rows race certifying the top ``top`` within 10 % of
+        the k-th importance at 95 % (``top_k=top, tolerance=0.1``); pass ``top_k=None`` (or
+        ``top_k``, ``tolerance``, ``max_samples``, ``client``) for another run.
     autostart : bool, default True
         Start the computation at once; otherwise call :meth:`start`.
     options : dict of str -> dict, optional
