@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from lab_page import ARTIFACTS, LabPage
+from notebook_code import at_least
 
 pytestmark = pytest.mark.browser
 
@@ -39,8 +40,12 @@ for _ in range(50):
     loss.backward()
     optimizer.step()
 # batch_size fixes the work per chunk: 3 chunks (updates) a round; the job takes ~20-30 s here.
-# top_k=None: the exact run (its rounds are what this test watches), not the default race.
-explorer = aefi.Explorer(model, X, n_repeats={N_REPEATS}, batch_size=15_000, top=15, top_k=None)
+{at_least(0.1)}
+# top_k=None: the exact run (its rounds are what this test watches), not the default race. Each
+# forward call takes >= 0.1 s (150 chunks: >= 15 s), so a fast worker cannot end the run before
+# the test pauses it.
+explorer = aefi.Explorer(AtLeast(model), X, n_repeats={N_REPEATS}, batch_size=15_000, top=15,
+                         top_k=None)
 explorer
 """
 READ_SELECTION_CELL = "print(explorer.selected_feature)"
