@@ -24,6 +24,7 @@ from aefi_widget.engine import (
 )
 from aefi_widget.engine.latent_encoder import find_encoder
 from aefi_widget.engine.latent_permutation import latent_labels
+from aefi_widget.engine.rows_race import FIRST_ROWS
 from aefi_widget.engine.shared_x import SharedX
 from aefi_widget.engine.weights import LABELS as WEIGHT_LABELS
 from aefi_widget.engine.weights import first_linear
@@ -172,7 +173,7 @@ class RaceFirstStep(PermutationImportance):
     continues from its last snapshot, so this work is kept and counted. Same keywords, hence
     the same identity and numbers, as the race's engine."""
 
-    look_title = "First look: the race's first round (32 rows per unit)"
+    look_title = f"First look: the race's first round ({FIRST_ROWS} rows per unit)"
 
     def increments(self, resume: Any = None, **keywords: Any) -> Iterator[ImportanceResult]:
         for snapshot in super().increments(resume, **keywords):
